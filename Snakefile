@@ -1,0 +1,22 @@
+# morphalign: do captions carry the morphology of radio galaxies?
+# Data -> captions -> caches -> LoRA fine-tuning -> embeddings -> metrics -> table and figures.
+# Run: `snakemake --cores 2` (the embedded offline default); settings live in config/config.yaml.
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/captions.smk"
+include: "workflow/rules/cache.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        FINAL_OUTPUTS,
+    default_target: True

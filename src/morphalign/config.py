@@ -1,0 +1,115 @@
+"""The workflow configuration: validation against the JSON Schema, defaults, and per-run configs.
+
+`validate_config` fills defaults from `workflow/schemas/config.schema.yaml` and raises a `MorphalignError` whose
+message names the offending key (`dataset.val_seed: 'x' is not of type 'integer'`). Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from morphalign.errors import MorphalignError
+from morphalign.model.lora import TRAINED_TARGETS
+
+TINY_MODEL = "tiny"
+
+
+def _with_defaults(validator_cls):
+    from jsonschema import validators
+
+    validate_props = validator_cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_props(validator, properties, instance, schema)
+
+    return validators.extend(validator_cls, {"properties": set_defaults})
+
+
+def _path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def load_schema(schema_path: str | Path) -> dict[str, Any]:
+    return yaml.safe_load(Path(schema_path).read_text())
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Return a validated copy of `config` with defaults filled in; raise naming the first bad key."""
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema(schema_path)
+    cfg = copy.deepcopy(config) if config else {}
+    validator = _with_defaults(Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if errors:
+        e = errors[0]
+        if e.validator == "additionalProperties":
+            msg = f"{_path(e)}: {e.message} (unknown key; see {schema_path})"
+        elif e.validator == "enum":
+            msg = f"{_path(e)}: {e.instance!r} is not one of {e.validator_value}"
+        elif e.validator in ("minLength", "pattern") and _path(e).endswith(".text"):
+            msg = f"{_path(e)}: a prompt needs a non-empty text"
+        else:
+            msg = f"{_path(e)}: {e.message}"
+        raise MorphalignError(f"invalid config: {msg}")
+    _check_semantics(cfg)
+    return cfg
+
+
+def _check_semantics(cfg: dict[str, Any]) -> None:
+    """Rules the schema cannot state."""
+    for name, p in cfg["prompts"].items():
+        if p["backend"] == "describer" and "style" not in p and name not in ("control", "curated"):
+            raise MorphalignError(f"invalid config: prompts.{name}.style is required for the describer backend "
+                                  "(control or curated) when the prompt is not named after a style")
+    for key in cfg["train"]["lr_by_run"]:
+        prompt = key.split("/")[0]
+        if prompt not in cfg["prompts"]:
+            raise MorphalignError(f"invalid config: train.lr_by_run.{key}: no prompt named {prompt!r}")
+    if cfg["dataset"]["source"] == "synthetic" and cfg["dataset"]["val_size"] >= cfg["dataset"]["synthetic"]["n_train"]:
+        raise MorphalignError("invalid config: dataset.val_size must be below dataset.synthetic.n_train")
+
+
+def seeds(cfg: dict[str, Any]) -> list[int]:
+    """The seed list: a list as given, or 0..n-1 for a count."""
+    s = cfg["seeds"]
+    return list(range(s)) if isinstance(s, int) else [int(x) for x in s]
+
+
+def trained_targets(cfg: dict[str, Any]) -> list[str]:
+    return [t for t in cfg["targets"] if t in TRAINED_TARGETS]
+
+
+def model_path(cfg: dict[str, Any]) -> str:
+    """Where the model is loaded from: the built tiny folder, a Hub id or a local folder."""
+    name = cfg["model"]["name_or_path"]
+    if name == TINY_MODEL:
+        return str(Path(cfg["resources"]) / "models" / "tiny-siglip")
+    return name
+
+
+def run_config(cfg: dict[str, Any], prompt: str, target: str, seed: int | None) -> dict[str, Any]:
+    """The resolved settings of one run: everything training, embedding and evaluation read."""
+    train = {k: v for k, v in cfg["train"].items() if k != "lr_by_run"}
+    train["lr"] = cfg["train"]["lr_by_run"].get(f"{prompt}/{target}", cfg["train"]["lr"])
+    return {
+        "prompt": prompt,
+        "prompt_text": cfg["prompts"][prompt]["text"],
+        "target": target,
+        "seed": 0 if seed is None else int(seed),
+        "model": {"name_or_path": cfg["model"]["name_or_path"], "path": model_path(cfg),
+                  "cache_dir": cfg["model"]["cache_dir"]},
+        "preprocess": dict(cfg["preprocess"]),
+        "lora": dict(cfg["lora"]) if target != "frozen" else None,
+        "train": train if target != "frozen" else None,
+        "evaluate": dict(cfg["evaluate"]),
+    }

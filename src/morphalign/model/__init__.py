@@ -1,0 +1,1 @@
+"""The SigLIP model: loading (Hub id or folder), the tiny offline stand-in, LoRA targeting, preprocessing."""

@@ -1,0 +1,33 @@
+"""Glue for the workflow's thin scripts: send output to the rule's log and turn bad input into a clean exit."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+from morphalign.errors import MorphalignError
+
+
+@contextlib.contextmanager
+def logged(log_path: str | Path) -> Iterator[None]:
+    """Redirect stdout and stderr (progress bars included) to `log_path`.
+
+    A `MorphalignError` is written to the log and to the real stderr as one clear line, and the script exits 1.
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    real_stderr = sys.stderr
+    with open(log_path, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        try:
+            yield
+        except MorphalignError as exc:
+            print(f"error: {exc}", file=fh)
+            print(f"morphalign error: {exc} (log: {log_path})", file=real_stderr)
+            fh.flush()
+            sys.exit(1)
+        except Exception:
+            traceback.print_exc(file=fh)
+            raise

@@ -1,0 +1,45 @@
+# Caches: images resized once to the model's resolution, captions tokenised once per prompt.
+
+
+rule pixel_cache:
+    input:
+        unpack(model_input),
+        **DATASET,
+    output:
+        f"{R}/cache/pixels.npy",
+    log:
+        f"{LOGS}/cache/pixels.log",
+    benchmark:
+        f"{LOGS}/benchmarks/pixel_cache.tsv"
+    params:
+        dataset=f"{R}/data",
+        model=MODEL,
+        cache_dir=config["model"]["cache_dir"],
+        code=CODE["cache"],
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/pixel_cache.py"
+
+
+rule token_cache:
+    input:
+        unpack(model_input),
+        **DATASET,
+        captions=f"{R}/captions/{{prompt}}.csv",
+    output:
+        tokens=f"{R}/cache/tokens/{{prompt}}.npz",
+        stats=f"{R}/captions/{{prompt}}.stats.json",
+    log:
+        f"{LOGS}/cache/tokens_{{prompt}}.log",
+    params:
+        dataset=f"{R}/data",
+        model=MODEL,
+        cache_dir=config["model"]["cache_dir"],
+        max_length=config["preprocess"]["max_length"],
+        lowercase=config["preprocess"]["lowercase"],
+        code=CODE["cache"],
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/token_cache.py"

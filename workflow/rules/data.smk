@@ -1,0 +1,18 @@
+# The dataset stage: images.npy + manifest.csv in the shared dataset format.
+
+
+rule dataset:
+    output:
+        **DATASET,
+    log:
+        f"{LOGS}/dataset.log",
+    params:
+        source=config["dataset"]["source"],
+        synthetic=config["dataset"]["synthetic"],
+        val_size=config["dataset"]["val_size"],
+        val_seed=config["dataset"]["val_seed"],
+        code=CODE["data"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/make_dataset.py"

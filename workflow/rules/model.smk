@@ -1,0 +1,15 @@
+# The embedded tiny SigLIP, built offline when model.name_or_path is `tiny`.
+
+
+rule tiny_model:
+    output:
+        directory(f"{RES}/models/tiny-siglip"),
+    log:
+        f"{LOGS}/tiny_model.log",
+    params:
+        spec=config["model"]["tiny"],
+        code=CODE["model"],
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/build_tiny_model.py"

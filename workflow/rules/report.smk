@@ -1,0 +1,51 @@
+# The sweep's table and figures.
+
+
+rule aggregate:
+    input:
+        expand(f"{R}/runs/{{run}}/metrics.json", run=all_runs()),
+    output:
+        runs=f"{R}/tables/runs.csv",
+        md=f"{R}/tables/table1.md",
+        tex=f"{R}/tables/table1.tex",
+    log:
+        f"{LOGS}/report/aggregate.log",
+    params:
+        main=config["report"]["main_prompt"],
+        ref=config["report"]["reference_prompt"],
+        code=CODE["report"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/aggregate.py"
+
+
+rule figures:
+    input:
+        embeddings=[
+            f"{R}/runs/{run}/embeddings.npz" for run in representative_runs().values()
+        ],
+        logs=[
+            f"{R}/runs/{p}/{t}/seed{s}/train_log.json"
+            for p in PROMPTS
+            for t in TRAINED
+            for s in SEEDS
+        ],
+    output:
+        cosine=f"{R}/figures/cosine_distributions.png",
+        alignment=f"{R}/figures/caption_alignment.png",
+        tsne=f"{R}/figures/tsne_grid.png",
+        curves=f"{R}/figures/training_curves.png",
+    log:
+        f"{LOGS}/report/figures.log",
+    params:
+        pairs=[list(k) for k in representative_runs()],
+        main=config["report"]["main_prompt"],
+        ref=config["report"]["reference_prompt"],
+        perplexity=config["report"]["tsne_perplexity"],
+        seed=config["report"]["tsne_seed"],
+        code=CODE["report"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/figures.py"

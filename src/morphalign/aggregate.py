@@ -44,8 +44,16 @@ def collect(metric_files: list[str | Path]) -> pd.DataFrame:
         seed = m.get("seed") if m["target"] != "frozen" else None
         for key, value in m.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and key not in ("seed",):
-                rows.append({"prompt": m["prompt"], "target": m["target"], "seed": seed, "metric": key,
-                             "value": float(value), "source": str(f)})
+                rows.append(
+                    {
+                        "prompt": m["prompt"],
+                        "target": m["target"],
+                        "seed": seed,
+                        "metric": key,
+                        "value": float(value),
+                        "source": str(f),
+                    }
+                )
     return pd.DataFrame(rows, columns=["prompt", "target", "seed", "metric", "value", "source"])
 
 
@@ -67,8 +75,12 @@ def _cells(summary: pd.DataFrame, main: str, ref: str | None) -> tuple[list[str]
             if sel.empty:
                 row.append(None)
                 continue
-            cell = {"mean": float(sel["mean"].iloc[0]), "std": float(sel["std"].iloc[0]),
-                    "n": int(sel["count"].iloc[0]), "diff": None}
+            cell = {
+                "mean": float(sel["mean"].iloc[0]),
+                "std": float(sel["std"].iloc[0]),
+                "n": int(sel["count"].iloc[0]),
+                "diff": None,
+            }
             if ref is not None:
                 rs = summary[(summary.prompt == ref) & (summary.target == t) & (summary.metric == key)]
                 if not rs.empty:
@@ -93,30 +105,51 @@ def _fmt(cell: dict[str, Any] | None, bold: bool, latex: bool) -> str:
 def render(summary: pd.DataFrame, main: str, ref: str | None) -> tuple[str, str]:
     """Table 1 as (markdown, latex)."""
     if main not in set(summary["prompt"]):
-        raise MorphalignError(f"report.main_prompt: no runs for prompt {main!r}; prompts run: "
-                              f"{sorted(set(summary['prompt']))}")
+        raise MorphalignError(
+            f"report.main_prompt: no runs for prompt {main!r}; prompts run: {sorted(set(summary['prompt']))}"
+        )
     ref = ref if ref in set(summary["prompt"]) and ref != main else None
     targets, table = _cells(summary, main, ref)
     heads = [TARGET_LABELS[t] for t in targets]
-    caption = (f"Prompt `{main}`: mean ± std over seeds"
-               + (f"; in parentheses, `{main}` minus `{ref}`" if ref else "") + "; best per row in bold.")
+    caption = (
+        f"Prompt `{main}`: mean ± std over seeds"
+        + (f"; in parentheses, `{main}` minus `{ref}`" if ref else "")
+        + "; best per row in bold."
+    )
     md = [caption, "", "| Metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
-    tex = [r"\begin{tabular}{l" + "c" * len(heads) + "}", r"\toprule",
-           "Metric & " + " & ".join(heads) + r" \\", r"\midrule"]
+    tex = [
+        r"\begin{tabular}{l" + "c" * len(heads) + "}",
+        r"\toprule",
+        "Metric & " + " & ".join(heads) + r" \\",
+        r"\midrule",
+    ]
     for (_key, label), row in zip(ROWS, table, strict=True):
         means = [c["mean"] for c in row if c is not None]
         best = max(means) if means else None
-        md.append(f"| {label} | " + " | ".join(
-            _fmt(c, c is not None and np.isclose(c["mean"], best), False) for c in row) + " |")
-        tex.append(label.replace("@", "@").replace("+", "+") + " & " + " & ".join(
-            _fmt(c, c is not None and np.isclose(c["mean"], best), True) for c in row) + r" \\")
+        md.append(
+            f"| {label} | "
+            + " | ".join(_fmt(c, c is not None and np.isclose(c["mean"], best), False) for c in row)
+            + " |"
+        )
+        tex.append(
+            label.replace("@", "@").replace("+", "+")
+            + " & "
+            + " & ".join(_fmt(c, c is not None and np.isclose(c["mean"], best), True) for c in row)
+            + r" \\"
+        )
     tex += [r"\bottomrule", r"\end{tabular}"]
     latex = "% " + caption.replace("`", "") + "\n" + "\n".join(tex) + "\n"
     return "\n".join(md) + "\n", latex
 
 
-def aggregate(metric_files: list[str | Path], runs_csv: str | Path, table_md: str | Path, table_tex: str | Path,
-              main: str, ref: str | None) -> pd.DataFrame:
+def aggregate(
+    metric_files: list[str | Path],
+    runs_csv: str | Path,
+    table_md: str | Path,
+    table_tex: str | Path,
+    main: str,
+    ref: str | None,
+) -> pd.DataFrame:
     long = collect(metric_files)
     if long.empty:
         raise MorphalignError("no metrics to aggregate")

@@ -69,8 +69,10 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
     """Rules the schema cannot state."""
     for name, p in cfg["prompts"].items():
         if p["backend"] == "describer" and "style" not in p and name not in ("control", "curated"):
-            raise MorphalignError(f"invalid config: prompts.{name}.style is required for the describer backend "
-                                  "(control or curated) when the prompt is not named after a style")
+            raise MorphalignError(
+                f"invalid config: prompts.{name}.style is required for the describer backend "
+                "(control or curated) when the prompt is not named after a style"
+            )
     for key in cfg["train"]["lr_by_run"]:
         prompt = key.split("/")[0]
         if prompt not in cfg["prompts"]:
@@ -98,7 +100,10 @@ def model_path(cfg: dict[str, Any]) -> str:
 
 
 def run_config(cfg: dict[str, Any], prompt: str, target: str, seed: int | None) -> dict[str, Any]:
-    """The resolved settings of one run: everything training, embedding and evaluation read."""
+    """The resolved settings of one run: everything training and embedding read.
+
+    Evaluation settings are not part of it, so changing them reruns evaluation only; the metrics file records them.
+    """
     train = {k: v for k, v in cfg["train"].items() if k != "lr_by_run"}
     train["lr"] = cfg["train"]["lr_by_run"].get(f"{prompt}/{target}", cfg["train"]["lr"])
     return {
@@ -106,10 +111,12 @@ def run_config(cfg: dict[str, Any], prompt: str, target: str, seed: int | None) 
         "prompt_text": cfg["prompts"][prompt]["text"],
         "target": target,
         "seed": 0 if seed is None else int(seed),
-        "model": {"name_or_path": cfg["model"]["name_or_path"], "path": model_path(cfg),
-                  "cache_dir": cfg["model"]["cache_dir"]},
+        "model": {
+            "name_or_path": cfg["model"]["name_or_path"],
+            "path": model_path(cfg),
+            "cache_dir": cfg["model"]["cache_dir"],
+        },
         "preprocess": dict(cfg["preprocess"]),
         "lora": dict(cfg["lora"]) if target != "frozen" else None,
         "train": train if target != "frozen" else None,
-        "evaluate": dict(cfg["evaluate"]),
     }

@@ -45,8 +45,14 @@ def load_adapted(run: dict[str, Any], adapter_dir: str | Path | None):
     return model.eval()
 
 
-def embed(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path, tokens_path: str | Path,
-          out_path: str | Path, adapter_dir: str | Path | None = None) -> dict[str, Any]:
+def embed(
+    run: dict[str, Any],
+    dataset_dir: str | Path,
+    pixels_path: str | Path,
+    tokens_path: str | Path,
+    out_path: str | Path,
+    adapter_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Compute and write the embeddings of one run; return timing and sizes."""
     t0 = time.time()
     torch.manual_seed(int(run["seed"]))
@@ -61,9 +67,17 @@ def embed(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
     pool, test = ds.pool_index(), ds.split_index("test")
     labels = ds.manifest["label"].to_numpy().astype(np.int64)
     row_ids = np.asarray(ds.manifest["id"].astype(str).tolist(), dtype=np.str_)
-    save_npz(out_path, train_image=image[pool], train_text=text[pool], test_image=image[test],
-             test_text=text[test], train_label=labels[pool], test_label=labels[test],
-             train_id=row_ids[pool], test_id=row_ids[test])
+    save_npz(
+        out_path,
+        train_image=image[pool],
+        train_text=text[pool],
+        test_image=image[test],
+        test_text=text[test],
+        train_label=labels[pool],
+        test_label=labels[test],
+        train_id=row_ids[pool],
+        test_id=row_ids[test],
+    )
     return {"rows": len(image), "dim": int(image.shape[1]), "seconds": round(time.time() - t0, 3)}
 
 

@@ -70,8 +70,11 @@ def chance_levels(labels: np.ndarray) -> dict[str, float]:
     n = len(labels)
     _, counts = np.unique(labels, return_counts=True)
     p = counts / n
-    return {"chance_recall_at_1": 1.0 / n, "chance_recall_at_5": min(5, n) / n,
-            "chance_class_recall_at_1": float(np.sum(p**2))}
+    return {
+        "chance_recall_at_1": 1.0 / n,
+        "chance_recall_at_5": min(5, n) / n,
+        "chance_class_recall_at_1": float(np.sum(p**2)),
+    }
 
 
 def _f1(model, x_train, y_train, x_test, y_test) -> float:
@@ -119,8 +122,10 @@ def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5) -> dict[str, float]:
     feats = {
         "image": (arrays["train_image"], arrays["test_image"]),
         "text": (arrays["train_text"], arrays["test_text"]),
-        "concat": (np.hstack([arrays["train_image"], arrays["train_text"]]),
-                   np.hstack([arrays["test_image"], arrays["test_text"]])),
+        "concat": (
+            np.hstack([arrays["train_image"], arrays["train_text"]]),
+            np.hstack([arrays["test_image"], arrays["test_text"]]),
+        ),
     }
     knn_feats = dict(feats)
     knn_feats["concat"] = (
@@ -132,8 +137,10 @@ def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5) -> dict[str, float]:
         out[f"linear_probe_f1_{name}"] = linear_probe_f1(tr, ytr, te, yte)
     for name, (tr, te) in knn_feats.items():
         out[f"knn_f1_{name}"] = knn_f1(tr, ytr, te, yte, k=knn_k)
-    pair_cos = np.sum(l2_normalize(arrays["test_image"].astype(np.float64))
-                      * l2_normalize(arrays["test_text"].astype(np.float64)), axis=1)
+    pair_cos = np.sum(
+        l2_normalize(arrays["test_image"].astype(np.float64)) * l2_normalize(arrays["test_text"].astype(np.float64)),
+        axis=1,
+    )
     out["mean_cosine"] = float(pair_cos.mean())
     out.update(retrieval(arrays["test_image"], arrays["test_text"], yte))
     out.update(chance_levels(yte))
@@ -160,7 +167,9 @@ def provenance(run: dict[str, Any] | None, train_log: dict[str, Any] | None) -> 
     versions = library_versions()
     log = train_log or {}
     return {
-        "prompt": (run or {}).get("prompt"), "target": (run or {}).get("target"), "seed": (run or {}).get("seed"),
+        "prompt": (run or {}).get("prompt"),
+        "target": (run or {}).get("target"),
+        "seed": (run or {}).get("seed"),
         "package_version": versions["morphalign"],
         "versions": versions,
         "device": log.get("device", "cpu"),
@@ -186,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         log = read_json(args.train_log) if args.train_log else None
         if run is not None or log is not None:
             metrics.update(provenance(run, log))
+            if metrics["config"] is not None:
+                metrics["config"] = {**metrics["config"], "evaluate": {"knn_k": args.knn_k}}
         write_json(args.out, metrics)
     except MorphalignError as exc:
         print(f"error: {exc}", file=sys.stderr)

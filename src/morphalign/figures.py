@@ -13,14 +13,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: clusters and CI have no display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from morphalign.aggregate import TARGET_ORDER  # noqa: E402
-from morphalign.evaluate import l2_normalize  # noqa: E402
-from morphalign.io import atomic_path, read_json  # noqa: E402
+from morphalign.aggregate import TARGET_ORDER
+from morphalign.evaluate import l2_normalize
+from morphalign.io import atomic_path, read_json
 
 Key = tuple[str, str]  # (prompt, target)
 CLASS_NAMES = {0: "FR-I", 1: "FR-II"}
@@ -81,15 +81,15 @@ def caption_alignment(embeddings: Mapping[Key, str | Path], main: str, ref: str,
     _save(fig, out)
 
 
-def tsne_grid(embeddings: Mapping[Key, str | Path], out: str | Path, perplexity: float = 30.0,
-              seed: int = 0) -> None:
+def tsne_grid(embeddings: Mapping[Key, str | Path], out: str | Path, perplexity: float = 30.0, seed: int = 0) -> None:
     """t-SNE of test image and text embeddings together, one panel per target (rows) and prompt (columns)."""
     from sklearn.manifold import TSNE
 
     targets = _order(embeddings)
     prompts = sorted({p for p, _ in embeddings})
-    fig, axes = plt.subplots(len(targets), len(prompts), figsize=(3.2 * len(prompts), 3.0 * len(targets)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(targets), len(prompts), figsize=(3.2 * len(prompts), 3.0 * len(targets)), squeeze=False
+    )
     for i, target in enumerate(targets):
         for j, prompt in enumerate(prompts):
             ax = axes[i][j]
@@ -106,9 +106,15 @@ def tsne_grid(embeddings: Mapping[Key, str | Path], out: str | Path, perplexity:
             for modality, sl, marker in (("image", slice(0, n), "o"), ("text", slice(n, None), "^")):
                 for cls in np.unique(labels):
                     m = labels[sl] == cls
-                    ax.scatter(xy[sl][m, 0], xy[sl][m, 1], s=9, marker=marker, alpha=0.75,
-                               color=sns.color_palette()[int(cls) % 10],
-                               label=f"{modality}, {CLASS_NAMES.get(int(cls), cls)}")
+                    ax.scatter(
+                        xy[sl][m, 0],
+                        xy[sl][m, 1],
+                        s=9,
+                        marker=marker,
+                        alpha=0.75,
+                        color=sns.color_palette()[int(cls) % 10],
+                        label=f"{modality}, {CLASS_NAMES.get(int(cls), cls)}",
+                    )
             ax.set_title(f"{prompt} / {target}", fontsize=9)
     handles, labels_ = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels_, loc="lower center", ncol=4, fontsize=8, frameon=False)
@@ -124,8 +130,16 @@ def training_curves(logs: list[str | Path], out: str | Path) -> None:
         log = read_json(path)
         for ep in log["epochs"]:
             for split in ("train", "val"):
-                rows.append({"target": log["target"], "prompt": log["prompt"], "seed": log["seed"],
-                             "epoch": ep["epoch"], "split": split, "loss": ep[f"{split}_loss"]})
+                rows.append(
+                    {
+                        "target": log["target"],
+                        "prompt": log["prompt"],
+                        "seed": log["seed"],
+                        "epoch": ep["epoch"],
+                        "split": split,
+                        "loss": ep[f"{split}_loss"],
+                    }
+                )
     df = pd.DataFrame(rows)
     if df.empty:
         fig, ax = plt.subplots(figsize=(5, 3))
@@ -133,8 +147,21 @@ def training_curves(logs: list[str | Path], out: str | Path) -> None:
         _save(fig, out)
         return
     order = [t for t in TARGET_ORDER if t in set(df.target)]
-    g = sns.relplot(data=df, x="epoch", y="loss", hue="prompt", style="split", col="target", col_order=order,
-                    units="seed", estimator=None, kind="line", height=3, aspect=1.1, alpha=0.8)
+    g = sns.relplot(
+        data=df,
+        x="epoch",
+        y="loss",
+        hue="prompt",
+        style="split",
+        col="target",
+        col_order=order,
+        units="seed",
+        estimator=None,
+        kind="line",
+        height=3,
+        aspect=1.1,
+        alpha=0.8,
+    )
     g.set_titles("{col_name}")
     g.figure.suptitle("Sigmoid loss per epoch", y=1.03)
     _save(g.figure, out)

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 
-def sigmoid_loss(image_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: torch.Tensor,
-                 logit_bias: torch.Tensor) -> torch.Tensor:
+def sigmoid_loss(
+    image_embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: torch.Tensor, logit_bias: torch.Tensor
+) -> torch.Tensor:
     """Mean-over-rows SigLIP loss for paired (n, d) image and text embeddings (normalised here)."""
     img = F.normalize(image_embeds, dim=-1)
     txt = F.normalize(text_embeds, dim=-1)

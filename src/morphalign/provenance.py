@@ -50,6 +50,5 @@ def library_versions() -> dict[str, str | None]:
     return {
         "morphalign": __version__,
         "python": platform.python_version(),
-        **{name: _version(name) for name in ("torch", "transformers", "peft", "accelerate", "scikit-learn",
-                                             "numpy")},
+        **{name: _version(name) for name in ("torch", "transformers", "peft", "accelerate", "scikit-learn", "numpy")},
     }

@@ -30,8 +30,8 @@ from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path, read_json, write_json
 from morphalign.loss import sigmoid_loss
 from morphalign.model.encode import image_features, text_features
-from morphalign.model.lora import TRAINED_TARGETS, apply_lora, trainable_summary
 from morphalign.model.load import load_model, load_processor
+from morphalign.model.lora import TRAINED_TARGETS, apply_lora, trainable_summary
 from morphalign.model.preprocess import PixelSpec, pixel_values
 
 LOGIT_PARAMS_FILE = "logit_params.pt"  # peft does not save logit_scale / logit_bias; we do when they train
@@ -87,8 +87,14 @@ class _Pairs(torch.utils.data.Dataset):
         return int(self.index[i])
 
 
-def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path, tokens_path: str | Path,
-          adapter_dir: str | Path, log_path: str | Path) -> dict[str, Any]:
+def train(
+    run: dict[str, Any],
+    dataset_dir: str | Path,
+    pixels_path: str | Path,
+    tokens_path: str | Path,
+    adapter_dir: str | Path,
+    log_path: str | Path,
+) -> dict[str, Any]:
     """Fine-tune one (prompt, target, seed) run; write the adapter and the loss log; return the log."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -99,8 +105,9 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
     if target not in TRAINED_TARGETS:
         raise MorphalignError(f"run config: target {target!r} is not trainable; expected one of {TRAINED_TARGETS}")
     tcfg, lcfg, pcfg, mcfg = run["train"], run["lora"], run["preprocess"], run["model"]
-    accelerator = Accelerator(mixed_precision=_mixed_precision(tcfg["mixed_precision"]),
-                              gradient_accumulation_steps=int(tcfg["grad_accum"]))
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(tcfg["mixed_precision"]), gradient_accumulation_steps=int(tcfg["grad_accum"])
+    )
     set_seed(seed)
     ds = load_dataset(dataset_dir)
     pixels, ids = load_cache(pixels_path, tokens_path, len(ds.images))
@@ -111,9 +118,16 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
     model = load_model(mcfg["path"], mcfg.get("cache_dir"))
     spec = PixelSpec.from_processor(load_processor(mcfg["path"], mcfg.get("cache_dir")))
     normalize = pcfg["pixel_norm"] == "siglip"
-    model = apply_lora(model, target, r=int(lcfg["r"]), alpha=float(lcfg["alpha"]), dropout=float(lcfg["dropout"]),
-                       module_names=lcfg["target_modules"], scope=lcfg["scope"],
-                       train_logit_params=bool(lcfg["train_logit_params"]))
+    model = apply_lora(
+        model,
+        target,
+        r=int(lcfg["r"]),
+        alpha=float(lcfg["alpha"]),
+        dropout=float(lcfg["dropout"]),
+        module_names=lcfg["target_modules"],
+        scope=lcfg["scope"],
+        train_logit_params=bool(lcfg["train_logit_params"]),
+    )
     summary = trainable_summary(model)
     device = accelerator.device
     model = Towers(model).to(device)
@@ -147,8 +161,9 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
 
     gen = torch.Generator().manual_seed(seed)
     bs = int(tcfg["batch_size"])
-    loader = torch.utils.data.DataLoader(_Pairs(train_idx), batch_size=bs, shuffle=True, generator=gen,
-                                         collate_fn=list, drop_last=len(train_idx) > bs)
+    loader = torch.utils.data.DataLoader(
+        _Pairs(train_idx), batch_size=bs, shuffle=True, generator=gen, collate_fn=list, drop_last=len(train_idx) > bs
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
     steps_per_epoch = math.ceil(len(loader) / int(tcfg["grad_accum"]))
@@ -175,8 +190,9 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
         te = time.time()
         model.train()
         losses = []
-        for rows in tqdm(loader, desc=f"epoch {epoch}", mininterval=10, file=sys.stderr,
-                         disable=not accelerator.is_main_process):
+        for rows in tqdm(
+            loader, desc=f"epoch {epoch}", mininterval=10, file=sys.stderr, disable=not accelerator.is_main_process
+        ):
             with accelerator.accumulate(model):
                 loss = batch_loss(rows)
                 accelerator.backward(loss)
@@ -187,8 +203,15 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
                 optimizer.zero_grad()
             losses.append(float(loss.detach()))
         vl = val_loss()
-        epochs.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": vl,
-                       "lr": float(scheduler.get_last_lr()[0]), "seconds": round(time.time() - te, 3)})
+        epochs.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "val_loss": vl,
+                "lr": float(scheduler.get_last_lr()[0]),
+                "seconds": round(time.time() - te, 3),
+            }
+        )
         print(f"epoch {epoch}: train {epochs[-1]['train_loss']:.4f} val {vl:.4f}", file=sys.stderr)
         if vl < best_loss - min_delta:
             best_loss, best_epoch, bad = vl, epoch, 0
@@ -206,12 +229,22 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
             for k, v in best_state.items():
                 named[k.removeprefix("module.").removeprefix("peft.")].copy_(v)
     log = {
-        "prompt": run["prompt"], "target": target, "seed": seed, "epochs": epochs,
-        "initial_val_loss": initial, "epochs_trained": len(epochs), "best_epoch": best_epoch,
-        "best_val_loss": best_loss if math.isfinite(best_loss) else None, "stopped_early": stopped_early,
-        "restored": "best" if tcfg["restore_best"] else "last", "device": str(device),
-        "mixed_precision": accelerator.mixed_precision, "num_processes": accelerator.num_processes,
-        "train_rows": len(train_idx), "val_rows": len(val_idx), **summary,
+        "prompt": run["prompt"],
+        "target": target,
+        "seed": seed,
+        "epochs": epochs,
+        "initial_val_loss": initial,
+        "epochs_trained": len(epochs),
+        "best_epoch": best_epoch,
+        "best_val_loss": best_loss if math.isfinite(best_loss) else None,
+        "stopped_early": stopped_early,
+        "restored": "best" if tcfg["restore_best"] else "last",
+        "device": str(device),
+        "mixed_precision": accelerator.mixed_precision,
+        "num_processes": accelerator.num_processes,
+        "train_rows": len(train_idx),
+        "val_rows": len(val_idx),
+        **summary,
         "wall_time_s": round(time.time() - t0, 3),
     }
     if accelerator.is_main_process:
@@ -219,8 +252,10 @@ def train(run: dict[str, Any], dataset_dir: str | Path, pixels_path: str | Path,
             unwrapped.save_pretrained(tmp)
             if lcfg["train_logit_params"]:
                 b = unwrapped.base_model.model
-                torch.save({"logit_scale": b.logit_scale.detach().cpu(), "logit_bias": b.logit_bias.detach().cpu()},
-                           tmp / LOGIT_PARAMS_FILE)
+                torch.save(
+                    {"logit_scale": b.logit_scale.detach().cpu(), "logit_bias": b.logit_bias.detach().cpu()},
+                    tmp / LOGIT_PARAMS_FILE,
+                )
         write_json(log_path, log)
     accelerator.wait_for_everyone()
     return log

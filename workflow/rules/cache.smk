@@ -11,13 +11,13 @@ rule pixel_cache:
         f"{LOGS}/cache/pixels.log",
     benchmark:
         f"{LOGS}/benchmarks/pixel_cache.tsv"
+    conda:
+        "../../envs/train.yaml"
     params:
-        dataset=f"{R}/data",
+        dataset=dataset_dir,
         model=MODEL,
         cache_dir=config["model"]["cache_dir"],
         code=CODE["cache"],
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/pixel_cache.py"
 
@@ -32,14 +32,14 @@ rule token_cache:
         stats=f"{R}/captions/{{prompt}}.stats.json",
     log:
         f"{LOGS}/cache/tokens_{{prompt}}.log",
+    conda:
+        "../../envs/train.yaml"
     params:
-        dataset=f"{R}/data",
+        dataset=dataset_dir,
         model=MODEL,
         cache_dir=config["model"]["cache_dir"],
         max_length=config["preprocess"]["max_length"],
         lowercase=config["preprocess"]["lowercase"],
         code=CODE["cache"],
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/token_cache.py"

@@ -8,11 +8,11 @@ rule captions:
         f"{R}/captions/{{prompt}}.csv",
     log:
         f"{LOGS}/captions/{{prompt}}.log",
-    params:
-        prompt=lambda wc: config["prompts"][wc.prompt],
-        dataset=f"{R}/data",
-        code=CODE["captions"],
     conda:
         "../../envs/analysis.yaml"
+    params:
+        prompt=lambda wc: config["prompts"][wc.prompt],
+        dataset=dataset_dir,
+        code=CODE["captions"],
     script:
         "../scripts/caption.py"

@@ -7,7 +7,13 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-from morphalign.config import model_path, run_config, seeds, trained_targets, validate_config
+from morphalign.config import (
+    model_path,
+    run_config,
+    seeds,
+    trained_targets,
+    validate_config,
+)
 from morphalign.errors import MorphalignError
 from morphalign.model.load import check_model_source, is_hub_id
 from morphalign.provenance import code_hash
@@ -82,6 +88,25 @@ def model_input(wildcards=None):
     if is_hub_id(MODEL):
         return {}
     return {"model": MODEL}
+
+
+def dataset_dir(wildcards, input):
+    """The dataset folder, derived from the rule's images input."""
+    return str(Path(input.images).parent)
+
+
+def adapter_input(wildcards):
+    prompt, target, seed = parse_run(wildcards.run)
+    if target == "frozen":
+        return {}
+    return {"adapter": f"{R}/runs/{wildcards.run}/adapter"}
+
+
+def train_log_input(wildcards):
+    prompt, target, seed = parse_run(wildcards.run)
+    if target == "frozen":
+        return {}
+    return {"train_log": f"{R}/runs/{wildcards.run}/train_log.json"}
 
 
 DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv"}

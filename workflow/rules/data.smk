@@ -6,13 +6,13 @@ rule dataset:
         **DATASET,
     log:
         f"{LOGS}/dataset.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         source=config["dataset"]["source"],
         synthetic=config["dataset"]["synthetic"],
         val_size=config["dataset"]["val_size"],
         val_seed=config["dataset"]["val_seed"],
         code=CODE["data"],
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../scripts/make_dataset.py"

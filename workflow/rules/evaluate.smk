@@ -1,13 +1,6 @@
 # Metrics of one run: probes, alignment, retrieval, plus provenance.
 
 
-def train_log_input(wildcards):
-    prompt, target, seed = parse_run(wildcards.run)
-    if target == "frozen":
-        return {}
-    return {"train_log": f"{R}/runs/{wildcards.run}/train_log.json"}
-
-
 rule evaluate:
     input:
         unpack(train_log_input),
@@ -17,14 +10,14 @@ rule evaluate:
         f"{R}/runs/{{run}}/metrics.json",
     log:
         f"{LOGS}/runs/{{run}}/evaluate.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         train_log=lambda wc, input: (
             f"--train-log {input.train_log}" if "train_log" in input.keys() else ""
         ),
         knn_k=config["evaluate"]["knn_k"],
         code=CODE["evaluate"],
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "python -m morphalign.evaluate --embeddings {input.embeddings} --out {output}"
         " --run-config {input.run} {params.train_log} --knn-k {params.knn_k} > {log} 2>&1"

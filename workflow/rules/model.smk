@@ -6,10 +6,10 @@ rule tiny_model:
         directory(f"{RES}/models/tiny-siglip"),
     log:
         f"{LOGS}/tiny_model.log",
+    conda:
+        "../../envs/train.yaml"
     params:
         spec=config["model"]["tiny"],
         code=CODE["model"],
-    conda:
-        "../../envs/train.yaml"
     script:
         "../scripts/build_tiny_model.py"

@@ -10,12 +10,12 @@ rule aggregate:
         tex=f"{R}/tables/table1.tex",
     log:
         f"{LOGS}/report/aggregate.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         main=config["report"]["main_prompt"],
         ref=config["report"]["reference_prompt"],
         code=CODE["report"],
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../scripts/aggregate.py"
 
@@ -38,6 +38,8 @@ rule figures:
         curves=f"{R}/figures/training_curves.png",
     log:
         f"{LOGS}/report/figures.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         pairs=[list(k) for k in representative_runs()],
         main=config["report"]["main_prompt"],
@@ -45,7 +47,5 @@ rule figures:
         perplexity=config["report"]["tsne_perplexity"],
         seed=config["report"]["tsne_seed"],
         code=CODE["report"],
-    conda:
-        "../../envs/analysis.yaml"
     script:
         "../scripts/figures.py"

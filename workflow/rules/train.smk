@@ -6,10 +6,10 @@ rule run_config:
         f"{R}/runs/{{run}}/run.json",
     log:
         f"{LOGS}/runs/{{run}}/run_config.log",
-    params:
-        run=lambda wc: run_config(config, *parse_run(wc.run)),
     conda:
         "../../envs/analysis.yaml"
+    params:
+        run=lambda wc: run_config(config, *parse_run(wc.run)),
     script:
         "../scripts/write_run_config.py"
 
@@ -28,25 +28,18 @@ rule finetune:
         f"{LOGS}/runs/{{prompt}}/{{target}}/seed{{seed}}/finetune.log",
     benchmark:
         f"{LOGS}/benchmarks/finetune/{{prompt}}_{{target}}_seed{{seed}}.tsv"
-    params:
-        dataset=f"{R}/data",
-        code=CODE["train"],
-    threads: 1
     conda:
         "../../envs/train.yaml"
+    threads: 1
+    params:
+        dataset=dataset_dir,
+        code=CODE["train"],
     shell:
         "OMP_NUM_THREADS={threads} accelerate launch --num_processes 1 --num_machines 1"
         " --mixed_precision no --dynamo_backend no -m morphalign.train"
         " --run-config {input.run} --dataset {params.dataset} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
         " > {log} 2>&1"
-
-
-def adapter_input(wildcards):
-    prompt, target, seed = parse_run(wildcards.run)
-    if target == "frozen":
-        return {}
-    return {"adapter": f"{R}/runs/{wildcards.run}/adapter"}
 
 
 rule embed:
@@ -63,15 +56,15 @@ rule embed:
         f"{LOGS}/runs/{{run}}/embed.log",
     benchmark:
         f"{LOGS}/benchmarks/embed/{{run}}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
     params:
-        dataset=f"{R}/data",
+        dataset=dataset_dir,
         adapter=lambda wc, input: (
             f"--adapter {input.adapter}" if "adapter" in input.keys() else ""
         ),
         code=CODE["embed"],
-    threads: 1
-    conda:
-        "../../envs/train.yaml"
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
         " --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"

@@ -4,5 +4,8 @@ from morphalign.cache import build_pixel_cache
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
-    print(build_pixel_cache(snakemake.params.dataset, snakemake.params.model,
-                            snakemake.params.cache_dir, snakemake.output[0]))
+    print(
+        build_pixel_cache(
+            snakemake.params.dataset, snakemake.params.model, snakemake.params.cache_dir, snakemake.output[0]
+        )
+    )

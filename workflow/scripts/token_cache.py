@@ -5,5 +5,15 @@ from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    print(build_token_cache(p.dataset, snakemake.input.captions, p.model, p.cache_dir, p.max_length,
-                            p.lowercase, snakemake.output.tokens, snakemake.output.stats))
+    print(
+        build_token_cache(
+            p.dataset,
+            snakemake.input.captions,
+            p.model,
+            p.cache_dir,
+            p.max_length,
+            p.lowercase,
+            snakemake.output.tokens,
+            snakemake.output.stats,
+        )
+    )

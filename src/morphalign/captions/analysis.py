@@ -82,9 +82,19 @@ def find_blobs(image: np.ndarray) -> list[Blob]:
         pix = np.stack([xs, ys], axis=1).astype(float)
         hi, lo, angle = _moments(pix, w)
         j = int(np.argmax(w))
-        blobs.append(Blob(x=float(np.average(xs, weights=w)), y=float(np.average(ys, weights=w)),
-                          flux=float(w.sum()), area=len(xs), peak_x=int(xs[j]), peak_y=int(ys[j]),
-                          elongation=math.sqrt(hi / lo), angle_deg=angle, pixels=pix))
+        blobs.append(
+            Blob(
+                x=float(np.average(xs, weights=w)),
+                y=float(np.average(ys, weights=w)),
+                flux=float(w.sum()),
+                area=len(xs),
+                peak_x=int(xs[j]),
+                peak_y=int(ys[j]),
+                elongation=math.sqrt(hi / lo),
+                angle_deg=angle,
+                pixels=pix,
+            )
+        )
     return sorted(blobs, key=lambda b: -b.flux)
 
 
@@ -110,8 +120,15 @@ def analyse(image: np.ndarray) -> Morphology:
     """Measure an image's morphology (see the module docstring for the conventions)."""
     blobs = find_blobs(image)
     if not blobs:
-        return Morphology(shape=image.shape, blobs=[], main=[], unassociated=[], peaks=[],
-                          centre=(image.shape[1] / 2, image.shape[0] / 2), axis_deg=0.0)
+        return Morphology(
+            shape=image.shape,
+            blobs=[],
+            main=[],
+            unassociated=[],
+            peaks=[],
+            centre=(image.shape[1] / 2, image.shape[0] / 2),
+            axis_deg=0.0,
+        )
     # grow the central galaxy from the brightest island by proximity, so separated lobes join it
     main = [0]
     changed = True
@@ -119,8 +136,7 @@ def analyse(image: np.ndarray) -> Morphology:
         changed = False
         for i, b in enumerate(blobs):
             if i not in main and (
-                b.flux > MAJOR_FRACTION * blobs[0].flux
-                or any(_gap(b, blobs[j]) < ASSOCIATION_PX for j in main)
+                b.flux > MAJOR_FRACTION * blobs[0].flux or any(_gap(b, blobs[j]) < ASSOCIATION_PX for j in main)
             ):
                 main.append(i)
                 changed = True
@@ -154,9 +170,20 @@ def analyse(image: np.ndarray) -> Morphology:
         if min(norms) > 6:
             cosang = float(vecs[0] @ vecs[1] / (norms[0] * norms[1]))
             bend = 180.0 - math.degrees(math.acos(max(-1.0, min(1.0, cosang))))
-    return Morphology(shape=image.shape, blobs=blobs, main=main, unassociated=unassoc, peaks=peaks,
-                      centre=(cx, cy), axis_deg=axis, ends=ends, extent_px=2.0 * half,
-                      elongation=math.sqrt(hi / lo), brightening=brightening, bend_deg=bend)
+    return Morphology(
+        shape=image.shape,
+        blobs=blobs,
+        main=main,
+        unassociated=unassoc,
+        peaks=peaks,
+        centre=(cx, cy),
+        axis_deg=axis,
+        ends=ends,
+        extent_px=2.0 * half,
+        elongation=math.sqrt(hi / lo),
+        brightening=brightening,
+        bend_deg=bend,
+    )
 
 
 def frame_position(x: float, y: float, shape: tuple[int, int]) -> str:

@@ -71,7 +71,6 @@ def make_backend(prompt: Prompt) -> CaptionBackend:
         factory = BACKENDS[prompt.backend]
     except KeyError:
         raise MorphalignError(
-            f"prompts.{prompt.name}.backend: {prompt.backend!r} is not a caption backend; "
-            f"available: {sorted(BACKENDS)}"
+            f"prompts.{prompt.name}.backend: {prompt.backend!r} is not a caption backend; available: {sorted(BACKENDS)}"
         ) from None
     return factory(prompt)

@@ -40,10 +40,21 @@ def control_caption(image: np.ndarray, m: Morphology) -> str:
     shape = "an elongated, glowing shape" if m.elongation > 2.0 else "a fuzzy, glowing blob"
     if m.bend_deg > 30:
         shape = "a curved, glowing streak"
-    opener = _pick(["A grainy image showing", "An astronomical image of", "A dark background with",
-                    "A blurry picture of"], image, "open")
-    tail = _pick(["against the blackness of space.", "on a dark background.", "in a black field.",
-                  "glowing softly in the dark."], image, "tail")
+    opener = _pick(
+        ["A grainy image showing", "An astronomical image of", "A dark background with", "A blurry picture of"],
+        image,
+        "open",
+    )
+    tail = _pick(
+        [
+            "against the blackness of space.",
+            "on a dark background.",
+            "in a black field.",
+            "glowing softly in the dark.",
+        ],
+        image,
+        "tail",
+    )
     extra = " A few faint specks are scattered around it." if m.unassociated else ""
     return f"{opener} {shape} {tail}{extra}"
 
@@ -62,18 +73,25 @@ def curated_caption(m: Morphology) -> str:
     elif len(where) == 1:
         parts.append(f"There are {_count(len(peaks), 'bright flux centroid')}, all near the {where[0]}.")
     else:
-        parts.append(f"There are {_count(len(peaks), 'bright flux centroid')}, at the " + ", ".join(where[:-1])
-                     + f" and {where[-1]}.")
+        parts.append(
+            f"There are {_count(len(peaks), 'bright flux centroid')}, at the "
+            + ", ".join(where[:-1])
+            + f" and {where[-1]}."
+        )
     dirs = [direction_word(ex - cx, ey - cy) for ex, ey in m.ends]
     if m.brightening == "core":
         origin = frame_position(peaks[0][0], peaks[0][1], shape)
-        parts.append(f"Two jets originate at the {origin} centroid and extend toward the {dirs[0]} and "
-                     f"{dirs[1]}, fading into diffuse plumes.")
+        parts.append(
+            f"Two jets originate at the {origin} centroid and extend toward the {dirs[0]} and "
+            f"{dirs[1]}, fading into diffuse plumes."
+        )
         if m.bend_deg > 30:
             parts.append("The jets bend to one side.")
     elif m.brightening == "edge":
-        parts.append(f"Two lobes extend from the {frame_position(cx, cy, shape)} toward the {dirs[0]} and "
-                     f"{dirs[1]}, each ending in a compact, bright hotspot; the emission is brightest at the edges.")
+        parts.append(
+            f"Two lobes extend from the {frame_position(cx, cy, shape)} toward the {dirs[0]} and "
+            f"{dirs[1]}, each ending in a compact, bright hotspot; the emission is brightest at the edges."
+        )
         if len(m.peaks) > 2:
             parts.append("A fainter centroid lies between the lobes.")
     elif m.elongation > 2.0:
@@ -84,8 +102,10 @@ def curated_caption(m: Morphology) -> str:
         spots = sorted({frame_position(m.blobs[i].x, m.blobs[i].y, shape) for i in m.unassociated})
         n = len(m.unassociated)
         verb = "is" if n == 1 else "are"
-        parts.append(f"{_count(n, 'compact source').capitalize()} at the {', '.join(spots)} {verb} "
-                     "not associated with the central galaxy.")
+        parts.append(
+            f"{_count(n, 'compact source').capitalize()} at the {', '.join(spots)} {verb} "
+            "not associated with the central galaxy."
+        )
     else:
         parts.append("No other sources are present.")
     words = " ".join(parts).split()

@@ -45,8 +45,16 @@ def run_captions(dataset_dir: str | Path, prompt: Prompt, out_csv: str | Path) -
             f"backend {backend.name!r} returned {len(captions)} captions for {len(ids)} images (prompt {prompt.name})"
         )
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    table = pd.DataFrame({"id": ids, "prompt": prompt.name, "caption": captions, "backend": backend.name,
-                          "model": backend.model, "created": now})
+    table = pd.DataFrame(
+        {
+            "id": ids,
+            "prompt": prompt.name,
+            "caption": captions,
+            "backend": backend.name,
+            "model": backend.model,
+            "created": now,
+        }
+    )
     check_captions(table, str(out_csv))
     write_csv(out_csv, table)
     return table

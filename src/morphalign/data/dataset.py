@@ -44,9 +44,7 @@ class Dataset:
 def draw_validation(n_pool: int, val_size: int, seed: int) -> np.ndarray:
     """Boolean mask over the training pool marking `val_size` rows drawn with `seed`."""
     if not 0 <= val_size < n_pool:
-        raise MorphalignError(
-            f"dataset.val_size={val_size} must be at least 0 and below the training pool ({n_pool})"
-        )
+        raise MorphalignError(f"dataset.val_size={val_size} must be at least 0 and below the training pool ({n_pool})")
     rng = np.random.default_rng(seed)
     mask = np.zeros(n_pool, dtype=bool)
     mask[rng.choice(n_pool, size=val_size, replace=False)] = True
@@ -59,15 +57,11 @@ def validate_manifest(manifest: pd.DataFrame, n_images: int, where: str) -> None
     if missing:
         raise MorphalignError(f"{where}: manifest lacks required column(s) {missing}")
     if len(manifest) != n_images:
-        raise MorphalignError(
-            f"{where}: manifest has {len(manifest)} rows but images.npy holds {n_images} images"
-        )
+        raise MorphalignError(f"{where}: manifest has {len(manifest)} rows but images.npy holds {n_images} images")
     bad = ~manifest["split"].isin(SPLITS)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise MorphalignError(
-            f"{where}: row {row} has split {manifest['split'].iloc[row]!r}; expected one of {SPLITS}"
-        )
+        raise MorphalignError(f"{where}: row {row} has split {manifest['split'].iloc[row]!r}; expected one of {SPLITS}")
     dup = manifest["id"].duplicated()
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -101,9 +95,7 @@ def load_dataset(folder: str | Path) -> Dataset:
     except (ValueError, OSError, EOFError) as exc:
         raise MorphalignError(f"{img_path}: not a readable .npy array ({exc})") from exc
     if images.dtype != np.uint8 or images.ndim != 3:
-        raise MorphalignError(
-            f"{img_path}: expected uint8 N x H x W images, got {images.dtype} {images.shape}"
-        )
+        raise MorphalignError(f"{img_path}: expected uint8 N x H x W images, got {images.dtype} {images.shape}")
     try:
         manifest = pd.read_csv(man_path, dtype={"id": str, "split": str, "label_name": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

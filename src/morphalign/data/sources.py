@@ -14,10 +14,15 @@ def make_dataset(folder: str | Path, source: str, synthetic: dict[str, Any], val
     if source == "synthetic":
         from morphalign.data.synthetic import generate
 
-        images, manifest = generate(n_train=int(synthetic["n_train"]), n_test=int(synthetic["n_test"]),
-                                    seed=int(synthetic["seed"]), val_size=val_size, val_seed=val_seed,
-                                    fr2_fraction=float(synthetic["fr2_fraction"]),
-                                    point_rate=float(synthetic["point_rate"]))
+        images, manifest = generate(
+            n_train=int(synthetic["n_train"]),
+            n_test=int(synthetic["n_test"]),
+            seed=int(synthetic["seed"]),
+            val_size=val_size,
+            val_seed=val_seed,
+            fr2_fraction=float(synthetic["fr2_fraction"]),
+            point_rate=float(synthetic["point_rate"]),
+        )
     else:
         raise MorphalignError(f"dataset.source: {source!r} is not a known data source")
     write_dataset(folder, images, manifest)

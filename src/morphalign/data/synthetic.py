@@ -73,8 +73,15 @@ class _Canvas:
         self.yy, self.xx = np.mgrid[0:size, 0:size].astype(np.float64)
         self.sky = np.zeros((size, size))
 
-    def blob(self, x: float, y: float, amp: float, sigma_major: float, sigma_minor: float | None = None,
-             angle_deg: float = 0.0) -> None:
+    def blob(
+        self,
+        x: float,
+        y: float,
+        amp: float,
+        sigma_major: float,
+        sigma_minor: float | None = None,
+        angle_deg: float = 0.0,
+    ) -> None:
         sigma_minor = sigma_major if sigma_minor is None else sigma_minor
         a = math.radians(angle_deg)
         dx, dy = self.xx - x, -(self.yy - y)
@@ -123,8 +130,13 @@ def _draw_fr2(c: _Canvas, g: Geometry, rng: np.random.Generator) -> None:
         end = path[-1]
         heading = angle + bend
         lobe_c = path[int(len(path) * 0.75)]
-        c.blob(*lobe_c, amp=rng.uniform(0.18, 0.3), sigma_major=0.22 * length + 2.0,
-               sigma_minor=0.10 * length + 2.0, angle_deg=heading)
+        c.blob(
+            *lobe_c,
+            amp=rng.uniform(0.18, 0.3),
+            sigma_major=0.22 * length + 2.0,
+            sigma_minor=0.10 * length + 2.0,
+            angle_deg=heading,
+        )
         c.blob(*end, amp=rng.uniform(0.8, 1.0), sigma_major=1.4)
         g.components.append(Component("lobe", float(lobe_c[0]), float(lobe_c[1])))
         g.components.append(Component("hotspot", float(end[0]), float(end[1])))
@@ -159,8 +171,13 @@ def sigma_clip_scale(sky: np.ndarray, n_sigma: float = CLIP_SIGMA, iters: int = 
     return np.round(255.0 * clipped / peak).astype(np.uint8)
 
 
-def render_source(label: int, rng: np.random.Generator, point_rate: float = 0.5,
-                  noise: tuple[float, float] = (0.01, 0.03), size: int = IMAGE_SIZE) -> tuple[np.ndarray, Geometry]:
+def render_source(
+    label: int,
+    rng: np.random.Generator,
+    point_rate: float = 0.5,
+    noise: tuple[float, float] = (0.01, 0.03),
+    size: int = IMAGE_SIZE,
+) -> tuple[np.ndarray, Geometry]:
     """Draw one source of class `label` (0 FR-I, 1 FR-II); return the uint8 image and its true geometry."""
     if label not in LABEL_NAMES:
         raise ValueError(f"label must be 0 (FR-I) or 1 (FR-II), got {label}")
@@ -170,9 +187,14 @@ def render_source(label: int, rng: np.random.Generator, point_rate: float = 0.5,
     arms = (half, half * ratio) if rng.random() < 0.5 else (half * ratio, half)
     bent = label == 0 and rng.random() < 0.4
     bend = rng.uniform(25, 60) * rng.choice([-1, 1]) if bent else rng.uniform(-10, 10)
-    g = Geometry(label=label, core_x=centre + rng.normal(0, 2.5), core_y=centre + rng.normal(0, 2.5),
-                 pa_deg=float(rng.uniform(0, 180)), arm_lengths=(float(arms[0]), float(arms[1])),
-                 bend_deg=float(bend))
+    g = Geometry(
+        label=label,
+        core_x=centre + rng.normal(0, 2.5),
+        core_y=centre + rng.normal(0, 2.5),
+        pa_deg=float(rng.uniform(0, 180)),
+        arm_lengths=(float(arms[0]), float(arms[1])),
+        bend_deg=float(bend),
+    )
     canvas = _Canvas(size)
     (_draw_fr1 if label == 0 else _draw_fr2)(canvas, g, rng)
     _add_points(canvas, g, rng, point_rate)
@@ -182,8 +204,15 @@ def render_source(label: int, rng: np.random.Generator, point_rate: float = 0.5,
     return sigma_clip_scale(noisy), g
 
 
-def generate(n_train: int, n_test: int, seed: int, val_size: int, val_seed: int,
-             fr2_fraction: float = 0.52, point_rate: float = 0.5) -> tuple[np.ndarray, pd.DataFrame]:
+def generate(
+    n_train: int,
+    n_test: int,
+    seed: int,
+    val_size: int,
+    val_seed: int,
+    fr2_fraction: float = 0.52,
+    point_rate: float = 0.5,
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Make a whole dataset: images (N x 150 x 150 uint8) and a manifest in the shared format.
 
     The test set is drawn from its own random stream, so it stays fixed when `n_train` changes.
@@ -199,14 +228,23 @@ def generate(n_train: int, n_test: int, seed: int, val_size: int, val_seed: int,
             img, g = render_source(int(label), rng, point_rate=point_rate)
             images.append(img)
             n_points = sum(c.kind == "point" for c in g.components)
-            rows.append({
-                "id": f"syn-{split}-{i:05d}", "label": int(label), "label_name": LABEL_NAMES[int(label)],
-                "split": split, "core_x": round(g.core_x, 2), "core_y": round(g.core_y, 2),
-                "pa_deg": round(g.pa_deg, 2), "size_px": round(g.size_px, 2),
-                "arm1_px": round(g.arm_lengths[0], 2), "arm2_px": round(g.arm_lengths[1], 2),
-                "bend_deg": round(g.bend_deg, 2), "n_unrelated": n_points,
-                "geometry": json.dumps([asdict(c) for c in g.components]),
-            })
+            rows.append(
+                {
+                    "id": f"syn-{split}-{i:05d}",
+                    "label": int(label),
+                    "label_name": LABEL_NAMES[int(label)],
+                    "split": split,
+                    "core_x": round(g.core_x, 2),
+                    "core_y": round(g.core_y, 2),
+                    "pa_deg": round(g.pa_deg, 2),
+                    "size_px": round(g.size_px, 2),
+                    "arm1_px": round(g.arm_lengths[0], 2),
+                    "arm2_px": round(g.arm_lengths[1], 2),
+                    "bend_deg": round(g.bend_deg, 2),
+                    "n_unrelated": n_points,
+                    "geometry": json.dumps([asdict(c) for c in g.components]),
+                }
+            )
     manifest = pd.DataFrame(rows)
     pool = np.flatnonzero(manifest["split"].to_numpy() == "train")
     val = draw_validation(len(pool), val_size, val_seed)

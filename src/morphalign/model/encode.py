@@ -24,8 +24,15 @@ def text_features(model, input_ids: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embed_all(model, resized: np.ndarray, input_ids: np.ndarray, spec: PixelSpec, normalize: bool,
-              batch_size: int = 64, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def embed_all(
+    model,
+    resized: np.ndarray,
+    input_ids: np.ndarray,
+    spec: PixelSpec,
+    normalize: bool,
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Image and text embeddings for aligned arrays of resized images and token ids, in eval mode."""
     model.eval()
     imgs, txts = [], []

@@ -30,11 +30,11 @@ def check_model_source(name_or_path: str) -> None:
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         raise MorphalignError(
-            f"model.name_or_path: model folder {str(folder)!r} does not exist "
+            f"model.name_or_path: model folder {name_or_path!r} does not exist "
             "(give a Hub id such as 'google/siglip2-base-patch16-224', or a folder written by save_pretrained)"
         )
     if not (folder / "config.json").is_file():
-        raise MorphalignError(f"model.name_or_path: {str(folder)!r} has no config.json; not a saved model folder")
+        raise MorphalignError(f"model.name_or_path: {name_or_path!r} has no config.json; not a saved model folder")
 
 
 def load_model(name_or_path: str, cache_dir: str | None = None):

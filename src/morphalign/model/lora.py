@@ -38,13 +38,26 @@ def target_regex(target: str, module_names: Sequence[str], scope: str = "encoder
     raise MorphalignError(f"lora.scope must be 'encoder' or 'anywhere', got {scope!r}")
 
 
-def apply_lora(model, target: str, r: int, alpha: float, dropout: float, module_names: Sequence[str],
-               scope: str = "encoder", train_logit_params: bool = False):
+def apply_lora(
+    model,
+    target: str,
+    r: int,
+    alpha: float,
+    dropout: float,
+    module_names: Sequence[str],
+    scope: str = "encoder",
+    train_logit_params: bool = False,
+):
     """Wrap `model` with peft LoRA on the target's towers; everything else is frozen."""
     from peft import LoraConfig, get_peft_model
 
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none",
-                     target_modules=target_regex(target, module_names, scope))
+    cfg = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        bias="none",
+        target_modules=target_regex(target, module_names, scope),
+    )
     try:
         peft_model = get_peft_model(model, cfg)
     except ValueError as exc:

@@ -18,8 +18,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-_RESAMPLE = {0: Image.Resampling.NEAREST, 1: Image.Resampling.LANCZOS, 2: Image.Resampling.BILINEAR,
-             3: Image.Resampling.BICUBIC}
+_RESAMPLE = {
+    0: Image.Resampling.NEAREST,
+    1: Image.Resampling.LANCZOS,
+    2: Image.Resampling.BILINEAR,
+    3: Image.Resampling.BICUBIC,
+}
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,13 @@ class PixelSpec:
             raise ValueError(f"only square model inputs are supported, got {h}x{w}")
         resample = ip.resample
         resample = int(getattr(resample, "value", resample))
-        return cls(size=int(h), resample=resample, rescale=float(ip.rescale_factor),
-                   mean=tuple(float(v) for v in ip.image_mean), std=tuple(float(v) for v in ip.image_std))
+        return cls(
+            size=int(h),
+            resample=resample,
+            rescale=float(ip.rescale_factor),
+            mean=tuple(float(v) for v in ip.image_mean),
+            std=tuple(float(v) for v in ip.image_std),
+        )
 
 
 def resize_images(images: np.ndarray, spec: PixelSpec) -> np.ndarray:
@@ -81,5 +90,6 @@ def tokenize(captions: list[str], tokenizer, max_length: int = 64, lowercase: bo
     full = tokenizer(texts, add_special_tokens=True)["input_ids"]
     lengths = np.array([len(ids) for ids in full], dtype=np.int64)
     enc = tokenizer(texts, padding="max_length", max_length=max_length, truncation=True)
-    return Tokens(input_ids=np.asarray(enc["input_ids"], dtype=np.int64), truncated=lengths > max_length,
-                  lengths=lengths)
+    return Tokens(
+        input_ids=np.asarray(enc["input_ids"], dtype=np.int64), truncated=lengths > max_length, lengths=lengths
+    )

@@ -20,7 +20,7 @@ from morphalign.io import atomic_path
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]  # Gemma's ids 0..4, as in SigLIP-2
 
 # Words a radio-galaxy caption is made of, so the tiny tokenizer splits captions into sensible pieces.
-_CORPUS = """
+_CORPUS_TEXT = """
 a an the of and or with without to from at in on into toward towards near between across its their this that
 there is are be no one two three four five several many few some other others not only both each all
 bright brighter brightest faint fainter diffuse compact extended elongated curved bent straight symmetric
@@ -33,7 +33,8 @@ black background image picture field space sky object objects light blurry grain
 astronomical celestial cosmic star stars nebula spiral double pair twin pattern elongation orientation
 degrees north south east west northeast northwest southeast southwest horizontal vertical diagonal
 approximately roughly about appears appear seems shows show showing visible observed detected
-""".split()
+"""
+_CORPUS = _CORPUS_TEXT.split()
 
 
 @dataclass(frozen=True)
@@ -52,24 +53,28 @@ class TinySpec:
 
 
 def build_tokenizer(vocab_size: int):
-    """Train a small BPE on the built-in corpus and wrap it as the Gemma tokenizer SigLIP-2 uses."""
-    from tokenizers import trainers
+    """Train a small BPE on the built-in corpus and wrap it as the Gemma tokenizer SigLIP-2 uses.
+
+    Training splits at word boundaries (Gemma marks a space as "▁" before the word), so frequent words become single
+    tokens and a 50-word caption takes roughly as many tokens as with the real 256k vocabulary.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import GemmaTokenizer
 
-    base = GemmaTokenizer()
-    backend = base._tokenizer
+    trainer_tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    trainer_tok.normalizer = normalizers.Replace(" ", "▁")
+    trainer_tok.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
     alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?-()'\"/%+▁")
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=alphabet, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, initial_alphabet=alphabet, show_progress=False
+    )
     sentences = [" ".join(_CORPUS[i : i + 12]) for i in range(0, len(_CORPUS), 3)]
-    backend.train_from_iterator(sentences * 4, trainer)
-    state = json.loads(backend.to_str())
+    trainer_tok.train_from_iterator(sentences * 4, trainer)
+    state = json.loads(trainer_tok.to_str())
     vocab = state["model"]["vocab"]
     merges = [tuple(m) for m in state["model"]["merges"]]
-    tok = GemmaTokenizer(vocab=vocab, merges=merges)
-    tok.padding_side = "right"
-    tok.model_max_length = 64
-    return tok
+    # SigLIP's text tower pools the last position and was trained on right-padded ids
+    return GemmaTokenizer(vocab=vocab, merges=merges, padding_side="right", model_max_length=64)
 
 
 def build_tiny(spec: TinySpec = TinySpec()):
@@ -78,11 +83,20 @@ def build_tiny(spec: TinySpec = TinySpec()):
     from transformers.models.siglip import SiglipImageProcessorPil
 
     tokenizer = build_tokenizer(spec.vocab_size)
-    common = dict(hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
-                  num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads)
-    text = SiglipTextConfig(**common, vocab_size=len(tokenizer), max_position_embeddings=spec.max_length,
-                            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                            bos_token_id=tokenizer.bos_token_id)
+    common = dict(
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+    )
+    text = SiglipTextConfig(
+        **common,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=spec.max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
     vision = SiglipVisionConfig(**common, image_size=spec.image_size, patch_size=spec.patch_size)
     config = SiglipConfig(text_config=text.to_dict(), vision_config=vision.to_dict())
     torch.manual_seed(spec.seed)
@@ -91,8 +105,13 @@ def build_tiny(spec: TinySpec = TinySpec()):
         model.logit_scale.fill_(math.log(10.0))
         model.logit_bias.fill_(-10.0)
     image_processor = SiglipImageProcessorPil(
-        size={"height": spec.image_size, "width": spec.image_size}, resample=2,  # bilinear, as SigLIP-2
-        do_rescale=True, rescale_factor=1 / 255, do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+        size={"height": spec.image_size, "width": spec.image_size},
+        resample=2,  # bilinear, as SigLIP-2
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
     )
     processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
     return model, processor

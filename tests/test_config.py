@@ -1,0 +1,73 @@
+"""Config validation: defaults, clear errors for bad configs, per-run settings."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import REPO, SCHEMA
+from morphalign.config import run_config, seeds, validate_config
+from morphalign.errors import MorphalignError
+
+
+def test_defaults_follow_the_paper():
+    cfg = validate_config({}, SCHEMA)
+    assert cfg["lora"] == {
+        "r": 8,
+        "alpha": 16,
+        "dropout": 0.1,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
+        "scope": "encoder",
+        "train_logit_params": False,
+    }
+    assert cfg["train"]["lr"] == 2.5e-5 and cfg["train"]["max_epochs"] == 50
+    assert cfg["preprocess"] == {"pixel_norm": "siglip", "max_length": 64, "lowercase": True}
+    assert set(cfg["prompts"]) == {"control", "curated"}
+    assert cfg["prompts"]["control"]["text"] == (
+        "Please use 50 words or less to write a caption describing this image."
+    )
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper_code.yaml"])
+def test_shipped_configs_validate(name):
+    validate_config(yaml.safe_load((REPO / "config" / name).read_text()), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ({"trian": {}}, r"\(top level\).*'trian' was unexpected.*unknown key"),
+        ({"train": {"learning_rate": 1}}, r"train: .*'learning_rate' was unexpected"),
+        ({"targets": ["vision", "tower"]}, r"targets.1: 'tower' is not one of"),
+        (
+            {"prompts": {"x": {"text": "", "backend": "describer", "style": "control"}}},
+            r"prompts.x.text: a prompt needs",
+        ),
+        ({"prompts": {"x": {"text": "   ", "backend": "describer", "style": "control"}}}, r"prompts.x.text"),
+        ({"prompts": {"x": {"backend": "describer"}}}, r"prompts.x: 'text' is a required property"),
+        ({"prompts": {"x": {"text": "hi", "backend": "gpt"}}}, r"prompts.x.backend: 'gpt' is not one of"),
+        ({"prompts": {"x": {"text": "hi", "backend": "describer"}}}, r"prompts.x.style is required"),
+        ({"train": {"lr": "fast"}}, r"train.lr: 'fast' is not of type 'number'"),
+        ({"seeds": []}, r"seeds"),
+        ({"train": {"lr_by_run": {"nope/text": 1e-5}}}, r"lr_by_run.nope/text: no prompt named 'nope'"),
+        ({"dataset": {"val_size": 800}}, r"val_size must be below"),
+    ],
+)
+def test_bad_configs_named(bad, message):
+    with pytest.raises(MorphalignError, match=message):
+        validate_config(bad, SCHEMA)
+
+
+def test_seeds_as_count_or_list():
+    assert seeds(validate_config({"seeds": 3}, SCHEMA)) == [0, 1, 2]
+    assert seeds(validate_config({"seeds": [5, 9]}, SCHEMA)) == [5, 9]
+
+
+def test_run_config_resolves_lr_by_run():
+    cfg = validate_config({"train": {"lr_by_run": {"control/text": 5e-6}}}, SCHEMA)
+    assert run_config(cfg, "control", "text", 0)["train"]["lr"] == 5e-6
+    assert run_config(cfg, "control", "vision", 0)["train"]["lr"] == 2.5e-5
+    assert run_config(cfg, "curated", "text", 1)["train"]["lr"] == 2.5e-5
+    frozen = run_config(cfg, "curated", "frozen", None)
+    assert frozen["train"] is None and frozen["lora"] is None
+    assert run_config(cfg, "curated", "text", 1)["model"]["path"].endswith("models/tiny-siglip")

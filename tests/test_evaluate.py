@@ -1,0 +1,129 @@
+"""Metrics against values computed by hand on small arrays."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from morphalign.errors import MorphalignError
+from morphalign.evaluate import chance_levels, evaluate, knn_f1, main, ranks, retrieval
+
+
+def test_retrieval_by_hand():
+    # cos(image_i, text_j): image 0 matches text 0; image 1 is closest to text 2; image 2 closest to text 2
+    image = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    text = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]])
+    labels = np.array([0, 1, 1])
+    m = retrieval(image, text, labels)
+    # i2t: image0 -> text0 (own, rank 0); image1 -> text2 first (own text1 ranks 2nd? cos 0.6 vs 0.8) ;
+    # image2 -> text2 (own). So R@1 i2t = 2/3.
+    assert m["recall_at_1_i2t"] == pytest.approx(2 / 3)
+    # t2i: text0 -> image0 (own); text1 -> image2 (cos .96) vs image0 (.8) vs image1 (.6): own ranks 3rd;
+    # text2 -> image2 (own, 1.0). R@1 t2i = 2/3
+    assert m["recall_at_1_t2i"] == pytest.approx(2 / 3)
+    assert m["recall_at_1"] == pytest.approx(2 / 3)
+    assert m["recall_at_5"] == 1.0  # only 3 candidates
+    # class recall i2t: image0->text0 (0==0), image1->text2 (1==1), image2->text2 (1==1) -> 1
+    # t2i: text0->image0 ok, text1->image2 (1==1) ok, text2->image2 ok -> 1
+    assert m["class_recall_at_1"] == 1.0
+
+
+def test_ties_break_to_lower_index():
+    sim = np.array([[0.5, 0.5, 0.1], [0.9, 0.9, 0.9], [0.3, 0.3, 0.3]])
+    # row 0: own (0) tied with 1, lower index wins -> rank 0; row 1: own (1) tied with 0 -> rank 1;
+    # row 2: three-way tie -> own index 2 ranks last
+    assert ranks(sim).tolist() == [0, 1, 2]
+
+
+def test_chance_levels():
+    c = chance_levels(np.array([0, 0, 0, 1]))
+    assert c["chance_recall_at_1"] == 0.25
+    assert c["chance_recall_at_5"] == 1.0
+    assert c["chance_class_recall_at_1"] == pytest.approx(0.75**2 + 0.25**2)
+
+
+def test_knn_by_hand():
+    x_train = np.array([[1, 0], [1, 0.1], [1, 0.2], [0, 1], [0.1, 1], [0.2, 1]], dtype=float)
+    y_train = np.array([0, 0, 0, 1, 1, 1])
+    x_test = np.array([[1, 0.05], [0.05, 1], [1, 0.9]])
+    y_test = np.array([0, 1, 1])
+    # k=1: third test point [1, 0.9] is nearer (cosine) to [1, 0.2]? cos to [1,.2]=.936, to [.2,1]=.860 -> class 0
+    # predictions [0, 1, 0] -> F1 class0 = 2*1/(2*1+1)... precision 1/2, recall 1 -> 2/3; class1: p=1, r=1/2 -> 2/3
+    assert knn_f1(x_train, y_train, x_test, y_test, k=1) == pytest.approx(2 / 3)
+
+
+def _arrays(rng, n_train=40, n_test=12, d=6):
+    ytr = np.arange(n_train) % 2
+    yte = np.arange(n_test) % 2
+    centres = np.array([[3.0] * d, [-3.0] * d])
+    img_tr = centres[ytr] + rng.normal(size=(n_train, d))
+    img_te = centres[yte] + rng.normal(size=(n_test, d))
+    return {
+        "train_image": img_tr,
+        "train_text": img_tr + 0.01,
+        "test_image": img_te,
+        "test_text": img_te + 0.01,
+        "train_label": ytr,
+        "test_label": yte,
+    }
+
+
+def test_evaluate_separable_and_identical_modalities():
+    arrays = _arrays(np.random.default_rng(0))
+    m = evaluate(arrays)
+    for key in (
+        "linear_probe_f1_image",
+        "linear_probe_f1_text",
+        "linear_probe_f1_concat",
+        "knn_f1_image",
+        "knn_f1_text",
+        "knn_f1_concat",
+    ):
+        assert m[key] == 1.0
+    assert m["mean_cosine"] > 0.99
+    assert m["class_recall_at_1"] == 1.0
+
+
+def test_text_probe_uses_text_features():
+    """The reference code fitted its 'text' probe on image features; ours must see the text."""
+    rng = np.random.default_rng(1)
+    arrays = _arrays(rng)
+    arrays["train_text"] = rng.normal(size=arrays["train_text"].shape)  # text carries no class information
+    arrays["test_text"] = rng.normal(size=arrays["test_text"].shape)
+    m = evaluate(arrays)
+    assert m["linear_probe_f1_image"] == 1.0
+    assert m["linear_probe_f1_text"] < 0.9
+
+
+def test_mean_cosine_by_hand():
+    arrays = _arrays(np.random.default_rng(2), n_test=2, d=2)
+    arrays["test_image"] = np.array([[1.0, 0.0], [0.0, 2.0]])
+    arrays["test_text"] = np.array([[1.0, 1.0], [0.0, -1.0]])
+    assert evaluate(arrays)["mean_cosine"] == pytest.approx((np.sqrt(0.5) - 1.0) / 2)
+
+
+def test_cli_writes_flat_json(tmp_path):
+    arrays = _arrays(np.random.default_rng(3))
+    np.savez(tmp_path / "E.npz", **arrays)
+    assert main(["--embeddings", str(tmp_path / "E.npz"), "--out", str(tmp_path / "M.json")]) == 0
+    m = json.loads((tmp_path / "M.json").read_text())
+    assert {"recall_at_1_i2t", "recall_at_5_t2i", "class_recall_at_1_i2t", "chance_recall_at_1"} <= set(m)
+    assert all(isinstance(v, float) for v in m.values())
+
+
+def test_cli_rejects_incomplete_embeddings(tmp_path, capsys):
+    arrays = _arrays(np.random.default_rng(4))
+    del arrays["test_text"]
+    np.savez(tmp_path / "E.npz", **arrays)
+    assert main(["--embeddings", str(tmp_path / "E.npz"), "--out", str(tmp_path / "M.json")]) == 1
+    assert "test_text" in capsys.readouterr().err
+    assert not (tmp_path / "M.json").exists()
+
+
+def test_mismatched_rows_named():
+    arrays = _arrays(np.random.default_rng(5))
+    arrays["test_image"] = arrays["test_image"][:-1]
+    with pytest.raises(MorphalignError, match="test_image"):
+        evaluate(arrays)

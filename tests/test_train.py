@@ -1,0 +1,132 @@
+"""Fine-tuning on the tiny model: determinism, the adapter round trip, frozen-tower caching, restore-best."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SCHEMA
+from morphalign.cache import build_pixel_cache, build_token_cache
+from morphalign.captions.backends import Prompt
+from morphalign.captions.stage import run_captions
+from morphalign.config import run_config, validate_config
+from morphalign.embed import embed, load_adapted
+from morphalign.errors import MorphalignError
+from morphalign.train import train
+
+
+@pytest.fixture(scope="module")
+def caches(small_dataset, tiny_model_dir, tmp_path_factory):
+    d = tmp_path_factory.mktemp("caches")
+    run_captions(small_dataset, Prompt("curated", "Describe.", "describer", {"style": "curated"}), d / "cap.csv")
+    build_pixel_cache(small_dataset, str(tiny_model_dir), None, d / "pixels.npy")
+    build_token_cache(
+        small_dataset, d / "cap.csv", str(tiny_model_dir), None, 64, True, d / "tok.npz", d / "stats.json"
+    )
+    return d
+
+
+def _run(tiny_model_dir, target, seed=0, **train):
+    cfg = validate_config(
+        {
+            "model": {"name_or_path": str(tiny_model_dir)},
+            "train": {"max_epochs": 3, "batch_size": 8, "lr": 1e-3, "patience": 5, **train},
+            "dataset": {"val_size": 12},
+        },
+        SCHEMA,
+    )
+    return run_config(cfg, "curated", target, seed)
+
+
+def _train(run, small_dataset, caches, out):
+    return train(run, small_dataset, caches / "pixels.npy", caches / "tok.npz", out / "adapter", out / "log.json")
+
+
+@pytest.mark.parametrize("target", ["vision", "text", "full"])
+def test_same_seed_same_result(target, tiny_model_dir, small_dataset, caches, tmp_path):
+    run = _run(tiny_model_dir, target)
+    a = _train(run, small_dataset, caches, tmp_path / "a")
+    b = _train(run, small_dataset, caches, tmp_path / "b")
+    assert [e["val_loss"] for e in a["epochs"]] == [e["val_loss"] for e in b["epochs"]]
+    assert [e["train_loss"] for e in a["epochs"]] == [e["train_loss"] for e in b["epochs"]]
+    assert a["epochs"][-1]["train_loss"] < a["epochs"][0]["train_loss"] + 1.0
+    for sub in ("a", "b"):
+        embed(
+            run,
+            small_dataset,
+            caches / "pixels.npy",
+            caches / "tok.npz",
+            tmp_path / f"{sub}.npz",
+            tmp_path / sub / "adapter",
+        )
+    ea, eb = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    for k in ("train_image", "test_text"):
+        assert np.array_equal(ea[k], eb[k])
+    c = _train(_run(tiny_model_dir, target, seed=1), small_dataset, caches, tmp_path / "c")
+    assert [e["train_loss"] for e in c["epochs"]] != [e["train_loss"] for e in a["epochs"]]
+
+
+def test_adapter_reloads_and_changes_only_its_tower(tiny_model_dir, small_dataset, caches, tmp_path):
+    run = _run(tiny_model_dir, "vision")
+    log = _train(run, small_dataset, caches, tmp_path)
+    assert (tmp_path / "adapter" / "adapter_config.json").is_file()
+    saved = json.loads((tmp_path / "log.json").read_text())
+    assert saved["epochs_trained"] == log["epochs_trained"] == 3 and len(saved["epochs"]) == 3
+    assert saved["best_val_loss"] == min(e["val_loss"] for e in saved["epochs"])
+    frozen = _run(tiny_model_dir, "frozen")
+    embed(frozen, small_dataset, caches / "pixels.npy", caches / "tok.npz", tmp_path / "f.npz")
+    embed(run, small_dataset, caches / "pixels.npy", caches / "tok.npz", tmp_path / "v.npz", tmp_path / "adapter")
+    f, v = np.load(tmp_path / "f.npz"), np.load(tmp_path / "v.npz")
+    assert np.array_equal(f["test_text"], v["test_text"])  # text tower untouched
+    assert not np.allclose(f["test_image"], v["test_image"])  # vision tower adapted
+    model = load_adapted(run, tmp_path / "adapter")
+    assert any("lora_" in n for n, _ in model.named_parameters())
+
+
+def test_frozen_tower_cache_matches_full_forward(tiny_model_dir, small_dataset, caches, tmp_path):
+    """Epoch-0 validation loss (all towers evaluated from scratch) equals the cached-tower computation."""
+    a = _train(_run(tiny_model_dir, "vision", max_epochs=1), small_dataset, caches, tmp_path / "v")
+    b = _train(_run(tiny_model_dir, "full", max_epochs=1), small_dataset, caches, tmp_path / "f")
+    # before any step LoRA's B matrices are zero, so both see the base model
+    assert a["initial_val_loss"] == pytest.approx(b["initial_val_loss"], rel=1e-5)
+
+
+def test_restore_best_vs_last(tiny_model_dir, small_dataset, caches, tmp_path):
+    best = _train(_run(tiny_model_dir, "text", lr=0.05, max_epochs=4), small_dataset, caches, tmp_path / "b")
+    last = _train(
+        _run(tiny_model_dir, "text", lr=0.05, max_epochs=4, restore_best=False), small_dataset, caches, tmp_path / "l"
+    )
+    assert best["restored"] == "best" and last["restored"] == "last"
+    assert [e["val_loss"] for e in best["epochs"]] == [e["val_loss"] for e in last["epochs"]]
+    run = _run(tiny_model_dir, "text", lr=0.05, max_epochs=4)
+    for sub in ("b", "l"):
+        embed(
+            run,
+            small_dataset,
+            caches / "pixels.npy",
+            caches / "tok.npz",
+            tmp_path / f"{sub}.npz",
+            tmp_path / sub / "adapter",
+        )
+    assert best["best_epoch"] < best["epochs_trained"]  # lr 0.05 makes the validation loss jump about
+    assert not np.array_equal(np.load(tmp_path / "b.npz")["test_text"], np.load(tmp_path / "l.npz")["test_text"])
+
+
+def test_early_stopping(tiny_model_dir, small_dataset, caches, tmp_path):
+    log = _train(_run(tiny_model_dir, "text", lr=0.5, max_epochs=20, patience=1), small_dataset, caches, tmp_path)
+    assert log["stopped_early"] and log["epochs_trained"] < 20
+
+
+def test_frozen_target_is_not_trainable(tiny_model_dir, small_dataset, caches, tmp_path):
+    run = _run(tiny_model_dir, "vision")
+    run["target"] = "frozen"
+    with pytest.raises(MorphalignError, match="not trainable"):
+        _train(run, small_dataset, caches, tmp_path)
+
+
+def test_token_stats(caches):
+    stats = json.loads((caches / "stats.json").read_text())
+    assert stats["captions"] == 64 and 0 <= stats["truncated_share"] <= 1
+    assert stats["truncated"] == round(stats["truncated_share"] * 64)

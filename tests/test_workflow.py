@@ -1,0 +1,192 @@
+"""The Snakemake workflow: job counts, bad-config errors, lint, and (slow) a whole run in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEFILE = REPO / "Snakefile"
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+TINY_SWEEP = {
+    "dataset": {"val_size": 16, "synthetic": {"n_train": 64, "n_test": 24}},
+    "model": {"tiny": {"image_size": 32, "patch_size": 8}},
+    "seeds": 2,
+    "train": {"max_epochs": 2, "batch_size": 16, "lr": 1e-3},
+    "report": {"tsne_perplexity": 5},
+}
+
+
+def write_config(folder: Path, cfg: dict) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(workdir), "--workflow-profile", "none", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output[output.index("Job stats:") :]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.mark.parametrize(
+    "prompts,targets,seeds",
+    [
+        (["control", "curated"], ["frozen", "vision", "text", "full"], 3),
+        (["curated"], ["frozen", "text"], 5),
+        (["control", "curated"], ["vision", "full"], 1),
+    ],
+)
+def test_dry_run_job_counts(tmp_path, prompts, targets, seeds):
+    base = {
+        "prompts": {p: {"text": f"{p} prompt", "backend": "describer", "style": p} for p in prompts},
+        "targets": targets,
+        "seeds": seeds,
+    }
+    cfg = write_config(tmp_path, base)
+    out = snakemake(tmp_path, "-n", "--configfile", str(cfg), "--quiet", "rules").stdout
+    counts = job_counts(out)
+    trained = len([t for t in targets if t != "frozen"])
+    runs = len(prompts) * (trained * seeds + ("frozen" in targets))
+    assert counts["finetune"] == len(prompts) * trained * seeds
+    assert counts["evaluate"] == counts["embed"] == counts["run_config"] == runs
+    assert counts["captions"] == counts["token_cache"] == len(prompts)
+    assert counts["aggregate"] == counts["figures"] == counts["dataset"] == 1
+
+
+@pytest.mark.parametrize(
+    "cfg,message",
+    [
+        ({"trian": {"lr": 1}}, "'trian' was unexpected"),
+        ({"targets": ["frozen", "tower"]}, "targets.1: 'tower' is not one of"),
+        ({"prompts": {"x": {"text": "", "backend": "describer", "style": "control"}}}, "prompts.x.text"),
+        ({"model": {"name_or_path": "./no/such/model"}}, "model folder './no/such/model' does not exist"),
+    ],
+)
+def test_bad_config_fails_before_any_job(tmp_path, cfg, message):
+    path = write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_is_clean(tmp_path):
+    proc = subprocess.run(
+        [
+            *SNAKEMAKE,
+            "-s",
+            str(SNAKEFILE),
+            "--lint",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "config" / "config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakefmt_is_clean():
+    if shutil.which("snakefmt") is None:
+        pytest.skip("snakefmt is not installed (pip install -e '.[dev]')")
+    proc = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _listed_jobs(output: str) -> set[str]:
+    """`rule[wildcards]` of every job a dry run would execute."""
+    jobs, rule, wildcards = set(), None, ""
+    for line in [*output.splitlines(), "rule end:"]:
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            if rule and rule != "end":
+                jobs.add(f"{rule}[{wildcards}]")
+            rule, wildcards = m.group(1), ""
+        elif rule and line.strip().startswith("wildcards:"):
+            wildcards = line.split("wildcards:", 1)[1].strip()
+    return jobs
+
+
+@pytest.mark.slow
+def test_end_to_end_sweep(tmp_path):
+    cfg = write_config(tmp_path, TINY_SWEEP)
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(cfg))
+    res = tmp_path / "results"
+
+    # the table and figures
+    for name in ("runs.csv", "table1.md", "table1.tex"):
+        assert (res / "tables" / name).stat().st_size > 0
+    table = (res / "tables" / "table1.md").read_text()
+    for label in ("Linear probe F1, text", "Recall@1", "Class Recall@1", "Frozen", "Full"):
+        assert label in table
+    assert ("**" in table and "±" in table and "(+" in table) or "(-" in table
+    for name in ("cosine_distributions", "caption_alignment", "tsne_grid", "training_curves"):
+        png = res / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # every metrics JSON
+    metrics = sorted(res.glob("runs/**/metrics.json"))
+    assert len(metrics) == 2 * (3 * 2 + 1)
+    for path in metrics:
+        m = json.loads(path.read_text())
+        for key in (
+            "linear_probe_f1_image",
+            "linear_probe_f1_text",
+            "linear_probe_f1_concat",
+            "knn_f1_concat",
+            "mean_cosine",
+            "recall_at_1",
+            "recall_at_5_t2i",
+            "class_recall_at_1",
+            "chance_recall_at_1",
+        ):
+            assert isinstance(m[key], float), (path, key)
+        assert 0.0 <= m["recall_at_1"] <= 1.0
+        assert m["versions"]["torch"] and m["versions"]["transformers"] and m["versions"]["peft"]
+        assert m["config"]["target"] == m["target"]
+        if m["target"] == "frozen":
+            assert m["epochs_trained"] == 0
+        else:
+            assert m["epochs_trained"] >= 1 and m["best_val_loss"] is not None
+            assert (path.parent / "adapter" / "adapter_config.json").is_file()
+    assert (tmp_path / "logs" / "benchmarks").is_dir()
+
+    # a second call has nothing to do
+    again = snakemake(tmp_path, "-n", "--configfile", str(cfg))
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # one key changed: only the affected jobs rerun
+    changed = dict(TINY_SWEEP, train=dict(TINY_SWEEP["train"], lr_by_run={"control/text": 5e-4}))
+    cfg2 = write_config(tmp_path, changed)
+    jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg2)).stdout)
+    expected = {f"{rule}[run=control/text/seed{s}]" for rule in ("run_config", "embed", "evaluate") for s in (0, 1)}
+    expected |= {f"finetune[prompt=control, target=text, seed={s}]" for s in (0, 1)}
+    expected |= {"aggregate[]", "figures[]", "all[]"}
+    assert jobs == expected
+
+    # evaluation settings rerun evaluation only
+    cfg3 = write_config(tmp_path, dict(TINY_SWEEP, evaluate={"knn_k": 3}))
+    jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg3)).stdout)
+    assert {j.split("[")[0] for j in jobs} == {"evaluate", "aggregate", "all"}

@@ -1,0 +1,81 @@
+"""Aggregation into Table 1, and the code hash that makes code edits rerun the workflow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from morphalign import provenance
+from morphalign.aggregate import aggregate, collect, render, summarise
+from morphalign.errors import MorphalignError
+
+
+def _metrics(tmp_path, prompt, target, seed, value):
+    path = tmp_path / f"{prompt}_{target}_{seed}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "prompt": prompt,
+                "target": target,
+                "seed": seed,
+                "recall_at_1": value,
+                "mean_cosine": value / 2,
+                "config": {"a": 1},
+                "versions": {"torch": "x"},
+            }
+        )
+    )
+    return path
+
+
+def test_table_mean_std_diff_and_bold(tmp_path):
+    files = [
+        _metrics(tmp_path, "curated", "frozen", 0, 0.10),
+        _metrics(tmp_path, "control", "frozen", 0, 0.05),
+        _metrics(tmp_path, "curated", "vision", 0, 0.20),
+        _metrics(tmp_path, "curated", "vision", 1, 0.40),
+        _metrics(tmp_path, "control", "vision", 0, 0.10),
+        _metrics(tmp_path, "control", "vision", 1, 0.10),
+    ]
+    long = collect(files)
+    assert set(long["metric"]) == {"recall_at_1", "mean_cosine"}  # nested provenance is skipped
+    assert long[(long.target == "frozen")]["seed"].isna().all()
+    md, tex = render(summarise(long), "curated", "control")
+    row = next(line for line in md.splitlines() if line.startswith("| Recall@1"))
+    # frozen 0.100 (+0.050); vision mean 0.300, sample std 0.141, diff +0.200, best -> bold
+    assert "| 0.100 (+0.050) |" in row
+    assert "**0.300 ± 0.141** (+0.200)" in row
+    assert r"\textbf{0.300 $\pm$ 0.141} (+0.200)" in tex
+    assert "Frozen" in md and "Vision" in md and "Text" not in md
+
+
+def test_aggregate_writes_three_files(tmp_path):
+    files = [_metrics(tmp_path, "curated", "text", s, 0.1 * s) for s in range(3)]
+    out = tmp_path / "out"
+    aggregate(files, out / "runs.csv", out / "t.md", out / "t.tex", "curated", "control")
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 6 and set(runs.columns) >= {"prompt", "target", "seed", "metric", "value"}
+    assert "(+" not in (out / "t.md").read_text()  # no reference prompt ran: no difference shown
+
+
+def test_missing_main_prompt(tmp_path):
+    long = collect([_metrics(tmp_path, "control", "text", 0, 0.1)])
+    with pytest.raises(MorphalignError, match="main_prompt: no runs for prompt 'curated'"):
+        render(summarise(long), "curated", "control")
+
+
+def test_code_hash_follows_the_source(tmp_path, monkeypatch):
+    pkg = tmp_path / "morphalign"
+    shutil.copytree(provenance.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", pkg)
+    train_before, figures_before = provenance.code_hash("train"), provenance.code_hash("figures")
+    (pkg / "train.py").write_text((pkg / "train.py").read_text() + "\n# an edit\n")
+    assert provenance.code_hash("train") != train_before
+    assert provenance.code_hash("figures") == figures_before  # other stages are not rerun
+    (pkg / "io.py").write_text((pkg / "io.py").read_text() + "\n# shared helper edit\n")
+    assert provenance.code_hash("figures") != figures_before
+    with pytest.raises(ValueError, match="no module or package 'nope'"):
+        provenance.code_hash("nope")

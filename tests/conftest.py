@@ -12,6 +12,18 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SHARED_DATA = REPO.parent / "shared" / "data"
+MIRABEST_F = SHARED_DATA / "mirabest" / "MiraBest_F_batches.tar.gz"
+PAPER_CAPTIONS = SHARED_DATA / "paper_captions"
+
+
+def need_shared(path: Path) -> Path:
+    """The shared data file or folder; skip when it is absent, except in CI, where it must be there."""
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: CI must run with ../shared beside the repository")
+        pytest.skip(f"{path} is not here (the tests look for ../shared beside the repository)")
+    return path
 
 
 @pytest.fixture(scope="session")

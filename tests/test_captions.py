@@ -25,12 +25,12 @@ def test_describer_table(small_dataset, tmp_path):
 class _Blank:
     name, model = "blank", "blank-1"
 
-    def caption(self, images, ids, prompt):
-        return ["fine"] * (len(ids) - 1) + ["  "]
+    def caption(self, images, manifest, prompt):
+        return ["fine"] * (len(manifest) - 1) + ["  "]
 
 
 def test_empty_caption_stops_the_stage(small_dataset, tmp_path, monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "blank", lambda p: _Blank())
+    monkeypatch.setitem(backends.BACKENDS, "blank", lambda p, c: _Blank())
     out = tmp_path / "x.csv"
     with pytest.raises(MorphalignError, match=r"empty caption for id 'syn-test-00015'"):
         run_captions(small_dataset, Prompt("x", "Describe.", "blank"), out)

@@ -190,3 +190,44 @@ def test_end_to_end_sweep(tmp_path):
     cfg3 = write_config(tmp_path, dict(TINY_SWEEP, evaluate={"knn_k": 3}))
     jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg3)).stdout)
     assert {j.split("[")[0] for j in jobs} == {"evaluate", "aggregate", "all"}
+
+
+def test_paper_config_dry_run(tmp_path):
+    """The paper's config plans the whole study without network, GPU or cluster."""
+    out = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "paper.yaml"), "--quiet", "rules").stdout
+    counts = job_counts(out)
+    assert counts["finetune"] == 2 * 3 * 3 and counts["evaluate"] == 2 * (3 * 3 + 1)
+    assert "tiny_model" not in counts  # the Hub model is loaded, not built
+
+
+@pytest.mark.slow
+def test_mirabest_end_to_end(tmp_path, monkeypatch):
+    """Real MiraBest F images through the whole workflow, offline through the mirror."""
+    from conftest import MIRABEST_F, need_shared
+
+    mirror = need_shared(MIRABEST_F).parent
+    fast = write_config(
+        tmp_path,
+        {
+            "seeds": 1,
+            "targets": ["frozen", "text"],
+            "model": TINY_SWEEP["model"],
+            "train": {"max_epochs": 2, "batch_size": 32},
+            "report": {"tsne_perplexity": 10},
+        },
+    )
+    env_cfg = ["--configfile", str(REPO / "config" / "mirabest.yaml"), str(fast)]
+    monkeypatch.setenv("MORPHALIGN_DATA_MIRROR", str(mirror))
+    snakemake(tmp_path, "--cores", "2", *env_cfg)
+    res = tmp_path / "results"
+    import pandas as pd
+
+    man = pd.read_csv(res / "data" / "manifest.csv")
+    assert len(man) == 833 and (man.release == "F").all()
+    assert (man.split == "test").sum() == 104
+    assert not (tmp_path / "resources" / "downloads").exists()  # nothing was downloaded
+    stats = pd.read_csv(res / "tables" / "caption_stats.csv")
+    assert set(stats.prompt) == {"control", "curated"} and (stats.captions == 833).all()
+    assert (res / "figures" / "caption_stats.png").stat().st_size > 0
+    assert "Linear probe F1, text" in (res / "tables" / "table1.md").read_text()
+    assert len(list(res.glob("runs/**/metrics.json"))) == 2 * 2

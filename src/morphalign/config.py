@@ -73,12 +73,27 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
                 f"invalid config: prompts.{name}.style is required for the describer backend "
                 "(control or curated) when the prompt is not named after a style"
             )
+        if p["backend"] == "published":
+            from morphalign.captions.published import PAIRING_HELP
+
+            if "caption_set" not in p and name not in ("control", "curated"):
+                raise MorphalignError(
+                    f"invalid config: prompts.{name}.caption_set is required for the published backend "
+                    "(control or curated) when the prompt is not named after a set"
+                )
+            mb = cfg["dataset"]["mirabest"]
+            if cfg["dataset"]["source"] != "mirabest" or mb["release"] != "full" or mb["include_uncertain"]:
+                raise MorphalignError(f"invalid config: prompts.{name}.backend: published: {PAIRING_HELP}")
     for key in cfg["train"]["lr_by_run"]:
         prompt = key.split("/")[0]
         if prompt not in cfg["prompts"]:
             raise MorphalignError(f"invalid config: train.lr_by_run.{key}: no prompt named {prompt!r}")
     if cfg["dataset"]["source"] == "synthetic" and cfg["dataset"]["val_size"] >= cfg["dataset"]["synthetic"]["n_train"]:
         raise MorphalignError("invalid config: dataset.val_size must be below dataset.synthetic.n_train")
+    if cfg["dataset"]["source"] == "folder":
+        for key in ("images_dir", "labels_csv"):
+            if not cfg["dataset"]["folder"][key]:
+                raise MorphalignError(f"invalid config: dataset.folder.{key} is required for source: folder")
 
 
 def seeds(cfg: dict[str, Any]) -> list[int]:

@@ -13,6 +13,8 @@ rule captions:
     params:
         prompt=lambda wc: config["prompts"][wc.prompt],
         dataset=dataset_dir,
+        download_dir=f"{RES}/downloads",
+        data_mirror=config["data_mirror"],
         code=CODE["captions"],
     script:
         "../scripts/caption.py"

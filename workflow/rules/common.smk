@@ -46,7 +46,7 @@ CODE = {
     "train": code_hash("train", "loss", "model", "data"),
     "embed": code_hash("embed", "train", "model", "data"),
     "evaluate": code_hash("evaluate", "provenance"),
-    "report": code_hash("aggregate", "figures", "evaluate"),
+    "report": code_hash("aggregate", "figures", "evaluate", "caption_stats"),
 }
 
 
@@ -90,6 +90,14 @@ def model_input(wildcards=None):
     return {"model": MODEL}
 
 
+def dataset_input(wildcards):
+    """A folder dataset's CSV and image folder are inputs, so editing them reruns the data stage."""
+    if config["dataset"]["source"] != "folder":
+        return {}
+    fc = config["dataset"]["folder"]
+    return {"labels": fc["labels_csv"], "images_dir": fc["images_dir"]}
+
+
 def dataset_dir(wildcards, input):
     """The dataset folder, derived from the rule's images input."""
     return str(Path(input.images).parent)
@@ -119,6 +127,8 @@ FINAL_OUTPUTS = [
     f"{R}/figures/caption_alignment.png",
     f"{R}/figures/tsne_grid.png",
     f"{R}/figures/training_curves.png",
+    f"{R}/tables/caption_stats.csv",
+    f"{R}/figures/caption_stats.png",
 ]
 
 

@@ -2,6 +2,8 @@
 
 
 rule dataset:
+    input:
+        unpack(dataset_input),
     output:
         **DATASET,
     log:
@@ -9,10 +11,9 @@ rule dataset:
     conda:
         "../../envs/analysis.yaml"
     params:
-        source=config["dataset"]["source"],
-        synthetic=config["dataset"]["synthetic"],
-        val_size=config["dataset"]["val_size"],
-        val_seed=config["dataset"]["val_seed"],
+        dataset=config["dataset"],
+        download_dir=f"{RES}/downloads",
+        data_mirror=config["data_mirror"],
         code=CODE["data"],
     script:
         "../scripts/make_dataset.py"

@@ -49,3 +49,21 @@ rule figures:
         code=CODE["report"],
     script:
         "../scripts/figures.py"
+
+
+rule caption_stats:
+    input:
+        captions=expand(f"{R}/captions/{{prompt}}.csv", prompt=PROMPTS),
+        stats=expand(f"{R}/captions/{{prompt}}.stats.json", prompt=PROMPTS),
+    output:
+        table=f"{R}/tables/caption_stats.csv",
+        figure=f"{R}/figures/caption_stats.png",
+    log:
+        f"{LOGS}/report/caption_stats.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        prompts=PROMPTS,
+        code=CODE["report"],
+    script:
+        "../scripts/caption_stats.py"

@@ -1,7 +1,8 @@
 """Caption every image of the dataset under one prompt."""
 
-from morphalign.captions.backends import Prompt
+from morphalign.captions.backends import Context, Prompt
 from morphalign.captions.stage import run_captions
+from morphalign.data.download import mirror_dirs
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
@@ -12,4 +13,8 @@ with logged(snakemake.log[0]):
         backend=cfg.pop("backend"),
         options=cfg,
     )
-    run_captions(snakemake.params.dataset, prompt, snakemake.output[0])
+    context = Context(
+        download_dir=snakemake.params.download_dir,
+        mirrors=tuple(mirror_dirs(snakemake.params.data_mirror)),
+    )
+    run_captions(snakemake.params.dataset, prompt, snakemake.output[0], context)

@@ -1,17 +1,22 @@
 """The caption-backend interface and registry.
 
 A backend turns images into captions for one prompt. The stage (`morphalign.captions.stage`) owns everything around
-it: reading the dataset, checking the output, writing the captions table. A new backend (Gemini, published
-captions) implements `CaptionBackend` and registers itself in `BACKENDS`.
+it: reading the dataset, checking the output, writing the captions table. A backend implements `CaptionBackend` and
+registers a factory in `BACKENDS`; the factory receives the prompt and a `Context` of workflow-wide settings.
+
+`caption()` returns one caption per manifest row, in order: a list of strings, or a DataFrame with a `caption`
+column and any extra columns the table should keep (the published backend adds `edited`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
 from morphalign.errors import MorphalignError
 
@@ -26,14 +31,22 @@ class Prompt:
     options: dict[str, Any] = field(default_factory=dict)  # backend-specific settings (e.g. describer style)
 
 
+@dataclass(frozen=True)
+class Context:
+    """Workflow-wide settings a backend may need."""
+
+    download_dir: str = "resources/downloads"
+    mirrors: tuple[Path, ...] = ()
+
+
 class CaptionBackend(Protocol):
     """What the captioning stage needs from a backend."""
 
     name: str
     model: str  # recorded in the captions table's `model` column
 
-    def caption(self, images: np.ndarray, ids: Sequence[str], prompt: Prompt) -> list[str]:
-        """Return one caption per image, in order."""
+    def caption(self, images: np.ndarray, manifest: pd.DataFrame, prompt: Prompt) -> list[str] | pd.DataFrame:
+        """Return one caption per manifest row, in order."""
         ...
 
 
@@ -50,7 +63,7 @@ class DescriberBackend:
         self.style = style
         self.model = f"describer-{style}-v1"
 
-    def caption(self, images: np.ndarray, ids: Sequence[str], prompt: Prompt) -> list[str]:
+    def caption(self, images: np.ndarray, manifest: pd.DataFrame, prompt: Prompt) -> list[str]:
         from tqdm import tqdm
 
         from morphalign.captions.describer import describe
@@ -58,14 +71,28 @@ class DescriberBackend:
         return [describe(img, self.style) for img in tqdm(images, desc=f"describer:{prompt.name}", mininterval=5)]
 
 
-def _describer(prompt: Prompt) -> CaptionBackend:
+def _describer(prompt: Prompt, context: Context) -> CaptionBackend:
     return DescriberBackend(style=str(prompt.options.get("style", prompt.name)))
 
 
-BACKENDS: dict[str, Callable[[Prompt], CaptionBackend]] = {"describer": _describer}
+def _published(prompt: Prompt, context: Context) -> CaptionBackend:
+    from morphalign.captions.published import PublishedBackend
+
+    return PublishedBackend(
+        caption_set=str(prompt.options.get("caption_set", prompt.name)),
+        local_dir=prompt.options.get("local_dir"),
+        download_dir=context.download_dir,
+        mirrors=list(context.mirrors),
+    )
 
 
-def make_backend(prompt: Prompt) -> CaptionBackend:
+BACKENDS: dict[str, Callable[[Prompt, Context], CaptionBackend]] = {
+    "describer": _describer,
+    "published": _published,
+}
+
+
+def make_backend(prompt: Prompt, context: Context | None = None) -> CaptionBackend:
     """Build the backend a prompt names, or fail naming the prompt."""
     try:
         factory = BACKENDS[prompt.backend]
@@ -73,4 +100,4 @@ def make_backend(prompt: Prompt) -> CaptionBackend:
         raise MorphalignError(
             f"prompts.{prompt.name}.backend: {prompt.backend!r} is not a caption backend; available: {sorted(BACKENDS)}"
         ) from None
-    return factory(prompt)
+    return factory(prompt, context or Context())

@@ -1,7 +1,8 @@
 """The captioning stage: one prompt over one dataset, written as a captions table.
 
-Table columns: `id, prompt, caption, backend, model, created` (one row per image, dataset order). The table is
-validated before it is written, so an empty caption stops the stage and nothing is left behind.
+Table columns: `id, prompt, caption, backend, model, created` (one row per image, dataset order), plus any columns
+a backend adds (`edited` for the published captions). The table is validated before it is written, so an empty
+caption stops the stage and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from morphalign.captions.backends import Prompt, make_backend
+from morphalign.captions.backends import Context, Prompt, make_backend
 from morphalign.data.dataset import load_dataset
 from morphalign.errors import MorphalignError
 from morphalign.io import write_csv
@@ -32,14 +33,18 @@ def check_captions(table: pd.DataFrame, where: str) -> None:
         )
 
 
-def run_captions(dataset_dir: str | Path, prompt: Prompt, out_csv: str | Path) -> pd.DataFrame:
+def run_captions(
+    dataset_dir: str | Path, prompt: Prompt, out_csv: str | Path, context: Context | None = None
+) -> pd.DataFrame:
     """Caption every image of a dataset under `prompt` and write the table atomically."""
     if not prompt.text.strip():
         raise MorphalignError(f"prompts.{prompt.name}.text is empty: every prompt needs its text")
     ds = load_dataset(dataset_dir)
-    backend = make_backend(prompt)
+    backend = make_backend(prompt, context)
     ids = ds.manifest["id"].astype(str).tolist()
-    captions = backend.caption(ds.images, ids, prompt)
+    result = backend.caption(ds.images, ds.manifest, prompt)
+    extra = result.drop(columns=["caption"]) if isinstance(result, pd.DataFrame) else pd.DataFrame()
+    captions = result["caption"].tolist() if isinstance(result, pd.DataFrame) else list(result)
     if len(captions) != len(ids):
         raise MorphalignError(
             f"backend {backend.name!r} returned {len(captions)} captions for {len(ids)} images (prompt {prompt.name})"
@@ -55,6 +60,8 @@ def run_captions(dataset_dir: str | Path, prompt: Prompt, out_csv: str | Path) -
             "created": now,
         }
     )
+    for column in extra.columns:
+        table[column] = extra[column].to_numpy()
     check_captions(table, str(out_csv))
     write_csv(out_csv, table)
     return table

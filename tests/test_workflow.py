@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -220,8 +221,6 @@ def test_mirabest_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("MORPHALIGN_DATA_MIRROR", str(mirror))
     snakemake(tmp_path, "--cores", "2", *env_cfg)
     res = tmp_path / "results"
-    import pandas as pd
-
     man = pd.read_csv(res / "data" / "manifest.csv")
     assert len(man) == 833 and (man.release == "F").all()
     assert (man.split == "test").sum() == 104
@@ -231,3 +230,34 @@ def test_mirabest_end_to_end(tmp_path, monkeypatch):
     assert (res / "figures" / "caption_stats.png").stat().st_size > 0
     assert "Linear probe F1, text" in (res / "tables" / "table1.md").read_text()
     assert len(list(res.glob("runs/**/metrics.json"))) == 2 * 2
+
+
+def test_gemini_captions_through_the_workflow_never_leak_the_key(tmp_path, monkeypatch):
+    """Gemini captions via Snakemake against the fake server; the key appears in no file written."""
+    from morphalign.testing.fake_gemini import FakeGemini, MixedFaults
+
+    with FakeGemini(plan=MixedFaults(rate=0.3, seed=4, permanent=0.1)) as srv:
+        monkeypatch.setenv("GEMINI_API_KEY", srv.api_key)
+        cfg = {
+            **TINY_SWEEP,
+            "prompts": {"curated": {"text": "Describe the radio galaxy.", "backend": "gemini"}},
+            "captioning": {"base_url": srv.url, "timeout_s": 1, "backoff_base_s": 0.01, "max_attempts": 3},
+        }
+        path = write_config(tmp_path, cfg)
+        target = "results/captions/curated.csv"
+        failed = snakemake(tmp_path, target, "--cores", "1", "--configfile", str(path), check=False)
+        assert failed.returncode != 0
+        assert "captions failed for prompt 'curated'" in failed.stdout + failed.stderr
+        assert "failures.csv" in failed.stdout + failed.stderr
+        n_first = len(srv.requests)
+        cfg["captioning"]["tolerated_failure_fraction"] = 0.25
+        snakemake(tmp_path, target, "--cores", "1", "--configfile", str(write_config(tmp_path, cfg)))
+        table = pd.read_csv(tmp_path / target)
+        assert len(table) == 88 and table["caption"].str.strip().ne("").all()
+        # the rerun only asked again for the captions that had failed
+        assert len(srv.requests) - n_first == 3 * (table["status"] != "ok").sum()
+    key = srv.api_key.encode()
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and key in p.read_bytes()]
+    assert leaks == []
+    for folder in ("results", "logs", ".snakemake"):
+        assert (tmp_path / folder).is_dir()

@@ -3,6 +3,7 @@
 
 rule captions:
     input:
+        unpack(overrides_input),
         **DATASET,
     output:
         f"{R}/captions/{{prompt}}.csv",
@@ -15,6 +16,9 @@ rule captions:
         dataset=dataset_dir,
         download_dir=f"{RES}/downloads",
         data_mirror=config["data_mirror"],
+        captioning=lambda wc: captioning_settings(wc.prompt),
+        cache_dir=f"{RES}/captions",
+        report_dir=f"{R}/captions/reports",
         code=CODE["captions"],
     script:
         "../scripts/caption.py"

@@ -98,6 +98,19 @@ def dataset_input(wildcards):
     return {"labels": fc["labels_csv"], "images_dir": fc["images_dir"]}
 
 
+def overrides_input(wildcards):
+    """The curation file is an input, so editing it rebuilds the captions tables (not the paid-for captions)."""
+    path = config["captioning"]["overrides"]
+    return {"overrides": path} if path else {}
+
+
+def captioning_settings(prompt):
+    """Gemini settings for a gemini prompt; nothing for other backends, so tuning them reruns nothing else."""
+    if config["prompts"][prompt]["backend"] != "gemini":
+        return {}
+    return {k: v for k, v in config["captioning"].items() if k != "overrides"}
+
+
 def dataset_dir(wildcards, input):
     """The dataset folder, derived from the rule's images input."""
     return str(Path(input.images).parent)

@@ -16,5 +16,9 @@ with logged(snakemake.log[0]):
     context = Context(
         download_dir=snakemake.params.download_dir,
         mirrors=tuple(mirror_dirs(snakemake.params.data_mirror)),
+        captioning=dict(snakemake.params.captioning),
+        cache_dir=snakemake.params.cache_dir,
+        report_dir=snakemake.params.report_dir,
     )
-    run_captions(snakemake.params.dataset, prompt, snakemake.output[0], context)
+    overrides = snakemake.input.get("overrides")
+    run_captions(snakemake.params.dataset, prompt, snakemake.output[0], context, overrides)

@@ -37,6 +37,9 @@ class Context:
 
     download_dir: str = "resources/downloads"
     mirrors: tuple[Path, ...] = ()
+    captioning: dict[str, Any] = field(default_factory=dict)  # the config's `captioning` section
+    cache_dir: str = "resources/captions"  # per-prompt stores of paid-for captions; survive reruns
+    report_dir: str = "results/captions/reports"  # audit and failures reports
 
 
 class CaptionBackend(Protocol):
@@ -86,9 +89,17 @@ def _published(prompt: Prompt, context: Context) -> CaptionBackend:
     )
 
 
+def _gemini(prompt: Prompt, context: Context) -> CaptionBackend:
+    from morphalign.captions.gemini import GeminiSettings
+    from morphalign.captions.gemini_backend import GeminiBackend
+
+    return GeminiBackend(GeminiSettings.from_config(context.captioning), context.cache_dir, context.report_dir)
+
+
 BACKENDS: dict[str, Callable[[Prompt, Context], CaptionBackend]] = {
     "describer": _describer,
     "published": _published,
+    "gemini": _gemini,
 }
 
 

@@ -1,7 +1,8 @@
 """The captioning stage: one prompt over one dataset, written as a captions table.
 
 Table columns: `id, prompt, caption, backend, model, created` (one row per image, dataset order), plus any columns
-a backend adds (`edited` for the published captions). The table is validated before it is written, so an empty
+a backend adds (`edited` for the published captions; `status`, `finish_reason` for Gemini) and, with an overrides
+file, `edited`, `original_caption` and `note`. The table is validated before it is written, so an empty
 caption stops the stage and nothing is left behind.
 """
 
@@ -34,13 +35,17 @@ def check_captions(table: pd.DataFrame, where: str) -> None:
 
 
 def run_captions(
-    dataset_dir: str | Path, prompt: Prompt, out_csv: str | Path, context: Context | None = None
+    dataset_dir: str | Path,
+    prompt: Prompt,
+    out_csv: str | Path,
+    context: Context | None = None,
+    overrides: str | Path | None = None,
 ) -> pd.DataFrame:
     """Caption every image of a dataset under `prompt` and write the table atomically."""
     if not prompt.text.strip():
         raise MorphalignError(f"prompts.{prompt.name}.text is empty: every prompt needs its text")
+    backend = make_backend(prompt, context)  # first: a missing API key stops the stage before any work
     ds = load_dataset(dataset_dir)
-    backend = make_backend(prompt, context)
     ids = ds.manifest["id"].astype(str).tolist()
     result = backend.caption(ds.images, ds.manifest, prompt)
     extra = result.drop(columns=["caption"]) if isinstance(result, pd.DataFrame) else pd.DataFrame()
@@ -62,6 +67,10 @@ def run_captions(
     )
     for column in extra.columns:
         table[column] = extra[column].to_numpy()
+    if overrides is not None:
+        from morphalign.captions.overrides import apply_overrides, load_overrides
+
+        table = apply_overrides(table, load_overrides(overrides, prompt.name, set(ids)))
     check_captions(table, str(out_csv))
     write_csv(out_csv, table)
     return table

@@ -1,0 +1,1 @@
+"""Local stand-ins for remote services, used by the tests and benchmarks (nothing here talks to the network)."""

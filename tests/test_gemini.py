@@ -1,0 +1,344 @@
+"""The gemini backend: the real google-genai client against a local fake Gemini server."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from google.genai import types
+
+from morphalign.captions.backends import Context, Prompt
+from morphalign.captions.gemini import GeminiSettings, classify, image_hash, png_bytes
+from morphalign.captions.gemini_backend import GeminiBackend
+from morphalign.captions.runner import Audit, Item, run_batch
+from morphalign.captions.stage import run_captions
+from morphalign.captions.store import CaptionStore, caption_key
+from morphalign.data.dataset import write_dataset
+from morphalign.errors import MorphalignError
+from morphalign.testing.fake_gemini import FakeGemini, MixedFaults
+
+FAST = {"timeout_s": 0.5, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_attempts": 4}
+
+
+def _images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 150, 150), dtype=np.uint8)
+
+
+def _manifest(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [f"img{i:04d}" for i in range(n)],
+            "label": np.arange(n) % 2,
+            "label_name": "x",
+            "split": ["train"] * (n - n // 4) + ["test"] * (n // 4),
+        }
+    )
+
+
+@pytest.fixture
+def server(monkeypatch):
+    servers = []
+
+    def make(**kw):
+        servers.append(FakeGemini(**kw))
+        monkeypatch.setenv("GEMINI_API_KEY", servers[-1].api_key)
+        monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def _backend(srv, tmp_path, **kw) -> GeminiBackend:
+    settings = GeminiSettings(base_url=srv.url, **{**FAST, **kw})
+    return GeminiBackend(settings, tmp_path / "cache", tmp_path / "reports")
+
+
+def _response(**kw) -> types.GenerateContentResponse:
+    return types.GenerateContentResponse.model_validate(kw)
+
+
+# ---------------------------------------------------------------- classification
+
+
+def test_classify_bad_responses():
+    usage = {"prompt_token_count": 7, "candidates_token_count": 3}
+    ok = classify(
+        _response(
+            candidates=[{"content": {"parts": [{"text": " two lobes "}]}, "finish_reason": "STOP"}],
+            usage_metadata=usage,
+        ),
+        50,
+    )
+    assert ok.ok and ok.caption == "two lobes" and ok.input_tokens == 7 and ok.output_tokens == 3
+    assert classify(_response(candidates=[]), 50).reason == "empty"
+    assert classify(_response(candidates=[{"content": {"parts": [{"text": " "}]}}]), 50).reason == "empty"
+    blocked = classify(_response(candidates=[{"finish_reason": "SAFETY"}]), 50)
+    assert (blocked.reason, blocked.finish_reason) == ("blocked", "SAFETY")
+    fb = classify(_response(prompt_feedback={"block_reason": "PROHIBITED_CONTENT"}), 50)
+    assert fb.reason == "blocked"
+    cut = classify(_response(candidates=[{"content": {"parts": [{"text": "a b"}]}, "finish_reason": "MAX_TOKENS"}]), 50)
+    assert (cut.reason, cut.partial) == ("truncated", "a b")
+    long = classify(_response(candidates=[{"content": {"parts": [{"text": "w " * 51}]}, "finish_reason": "STOP"}]), 50)
+    assert long.reason == "over_limit" and not long.ok
+
+
+# ---------------------------------------------------------------- the key
+
+
+def test_missing_key_fails_before_any_request(server, tmp_path, monkeypatch):
+    srv = server()
+    monkeypatch.delenv("GEMINI_API_KEY")
+    with pytest.raises(MorphalignError, match="set GEMINI_API_KEY"):
+        _backend(srv, tmp_path)
+    assert srv.requests == [] and not (tmp_path / "cache").exists()
+
+
+def test_wrong_key_is_fatal_and_not_echoed(server, tmp_path, monkeypatch):
+    srv = server()
+    monkeypatch.setenv("GEMINI_API_KEY", "wrong-secret-key-42")
+    backend = _backend(srv, tmp_path)
+    with pytest.raises(MorphalignError) as info:
+        backend.caption(_images(2), _manifest(2), Prompt("p", "Describe.", "gemini"))
+    assert "HTTP 403" in str(info.value) and "wrong-secret-key-42" not in str(info.value)
+
+
+# ---------------------------------------------------------------- the done-when scenarios
+
+
+def _no_request_after_success(srv) -> None:
+    for pair, modes in srv.modes_by_pair().items():
+        if "ok" in modes:
+            assert modes.index("ok") == len(modes) - 1, (pair, modes)
+
+
+def test_300_images_2_prompts_30_percent_faults(server, tmp_path):
+    srv = server(plan=MixedFaults(rate=0.3, seed=3, recover_after=2, permanent=0.02), slow_s=1.0)
+    images, man = _images(300), _manifest(300)
+    results = {}
+    for name in ("control", "curated"):
+        backend = _backend(srv, tmp_path, concurrency=16)
+        prompt = Prompt(name, f"The {name} prompt.", "gemini")
+        with pytest.raises(MorphalignError, match=r"\d+ of 300 captions failed .*see .*failures.csv"):
+            backend.caption(images, man, prompt)
+        failures = pd.read_csv(tmp_path / "reports" / f"{name}.failures.csv")
+        assert set(failures["reason"]) <= {"blocked", "empty", "over_limit", "truncated", "transport"}
+        assert failures["reason"].notna().all() and (failures["attempts"] == 4).all()
+        stored = CaptionStore(tmp_path / "cache" / f"{name}.jsonl").load()
+        assert len(stored) + len(failures) == 300  # every caption completed or reported failed
+        audit = json.loads((tmp_path / "reports" / f"{name}.audit.json").read_text())
+        assert audit["completed"] == len(stored) and audit["failures"] == len(failures)
+        assert audit["retries"] > 0.2 * 300 and audit["input_tokens"] > 0
+        assert audit["estimated_cost_usd"] > 0
+        results[name] = (failures, stored)
+    modes = [r.mode for r in srv.requests]
+    for mode in ("429", "500", "503", "slow", "drop", "empty", "safety", "max_tokens", "over_limit"):
+        assert mode in modes, f"fault {mode} never injected"
+    _no_request_after_success(srv)
+    # a rerun requests only the failed ones, and those keep failing: nothing finished is asked again
+    n_before = len(srv.requests)
+    backend = _backend(srv, tmp_path, concurrency=16, tolerated_failure_fraction=0.1)
+    table = backend.caption(images, man, Prompt("curated", "The curated prompt.", "gemini"))
+    assert len(srv.requests) - n_before == 4 * len(results["curated"][0])
+    failed = table[table.status != "ok"]
+    assert len(failed) == len(results["curated"][0]) and (table.caption.str.strip() != "").all()
+    assert failed.status.str.startswith("failed:").all()
+    _no_request_after_success(srv)
+
+
+def test_retry_after_is_honoured(server, tmp_path):
+    srv = server(plan=lambda i, p, attempt: "429" if attempt == 1 else "ok")
+    srv.retry_after_s = "0.4"
+    _backend(srv, tmp_path, concurrency=4).caption(_images(4), _manifest(4), Prompt("p", "Describe.", "gemini"))
+    times: dict = {}
+    for r in srv.requests:
+        times.setdefault(r.image_sha, []).append(r.t)
+    assert all(len(t) == 2 and t[1] - t[0] >= 0.39 for t in times.values())
+
+
+def test_requests_run_concurrently(server, tmp_path):
+    srv = server(latency_s=0.2)
+    t0 = time.time()
+    _backend(srv, tmp_path, concurrency=8).caption(_images(32), _manifest(32), Prompt("p", "Describe.", "gemini"))
+    assert srv.max_in_flight == 8
+    assert time.time() - t0 < 32 * 0.2 / 3
+
+
+def test_rate_limit(server, tmp_path):
+    srv = server()
+    _backend(srv, tmp_path, concurrency=8, requests_per_minute=600).caption(
+        _images(6), _manifest(6), Prompt("p", "Describe.", "gemini")
+    )
+    t = sorted(r.t for r in srv.requests)
+    assert all(b - a >= 0.09 for a, b in itertools.pairwise(t))  # 600 per minute: 0.1 s apart
+
+
+def test_prompt_change_invalidates_only_that_prompt(server, tmp_path):
+    srv = server()
+    images, man = _images(10), _manifest(10)
+    for name in ("a", "b"):
+        _backend(srv, tmp_path).caption(images, man, Prompt(name, f"text {name}", "gemini"))
+    assert len(srv.requests) == 20
+    _backend(srv, tmp_path).caption(images, man, Prompt("a", "text a", "gemini"))
+    _backend(srv, tmp_path).caption(images, man, Prompt("b", "a new text for b", "gemini"))
+    assert len(srv.requests) == 30
+    audit_a = json.loads((tmp_path / "reports" / "a.audit.json").read_text())
+    assert audit_a["cached_hits"] == 10 and audit_a["requests_sent"] == 0
+
+
+# ---------------------------------------------------------------- kill and resume
+
+
+def _stage_config(tmp_path: Path, srv: FakeGemini, cache: Path, concurrency: int = 4) -> Path:
+    cfg = {
+        "prompt": {"name": "curated", "text": "Describe the morphology.", "backend": "gemini"},
+        "captioning": {"base_url": srv.url, "concurrency": concurrency, **FAST},
+        "cache_dir": str(cache),
+        "report_dir": str(tmp_path / "reports"),
+    }
+    path = tmp_path / f"stage-{cache.name}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def _run_stage(dataset, config, out, env, kill_when=None):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "morphalign.captions",
+            "--dataset",
+            str(dataset),
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if kill_when is not None:
+        deadline = time.time() + 60
+        while not kill_when() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # let the client store what it already received
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=120)
+    return proc
+
+
+def test_kill_and_resume_gives_identical_captions(server, tmp_path):
+    n = 40
+    write_dataset(tmp_path / "ds", _images(n, seed=5), _manifest(n))
+    plan = MixedFaults(rate=0.3, seed=9, permanent=0.0, modes=("429", "500", "503", "empty", "over_limit"))
+    env = {**os.environ}
+
+    # the uninterrupted reference
+    ref_srv = server(plan=plan)
+    env["GEMINI_API_KEY"] = ref_srv.api_key
+    proc = _run_stage(tmp_path / "ds", _stage_config(tmp_path, ref_srv, tmp_path / "ref"), tmp_path / "ref.csv", env)
+    assert proc.returncode == 0, proc.stderr.read().decode()
+
+    srv = server(plan=plan)
+    env["GEMINI_API_KEY"] = srv.api_key
+    config = _stage_config(tmp_path, srv, tmp_path / "killed")
+    kills = 0
+    for kill_point in (5, 17, 29):
+        srv.hold_after(kill_point)
+        proc = _run_stage(tmp_path / "ds", config, tmp_path / "killed.csv", env, kill_when=lambda: srv.held > 0)
+        assert proc.returncode == -signal.SIGKILL
+        assert not (tmp_path / "killed.csv").exists()  # a killed stage leaves no table
+        srv.release()
+        kills += 1
+    proc = _run_stage(tmp_path / "ds", config, tmp_path / "killed.csv", env)
+    assert proc.returncode == 0, proc.stderr.read().decode()
+
+    ref = pd.read_csv(tmp_path / "ref.csv")
+    got = pd.read_csv(tmp_path / "killed.csv")
+    assert got["caption"].tolist() == ref["caption"].tolist()
+    # requests over all runs = captions + retries (injected faults, plus requests held unanswered at a kill)
+    faults = sum(r.mode not in ("ok", "held") for r in srv.requests)
+    held = sum(r.mode == "held" for r in srv.requests)
+    assert held >= kills
+    assert len(srv.requests) == n + faults + held
+    _no_request_after_success(srv)
+
+
+# ---------------------------------------------------------------- batch mode
+
+
+def _items(images, prompt_text, settings):
+    out = []
+    for i, img in enumerate(images):
+        png = png_bytes(img)
+        out.append(
+            Item(f"img{i}", caption_key(image_hash(png), prompt_text, settings.model, settings.generation()), png)
+        )
+    return out
+
+
+def test_batch_mode_submits_polls_collects_and_resumes(server, tmp_path):
+    from morphalign.captions.gemini import make_client
+
+    srv = server(plan=MixedFaults(rate=0.2, seed=2, permanent=0.0, modes=("empty", "over_limit")))
+    settings = GeminiSettings(base_url=srv.url, mode="batch", batch_poll_s=0.01, batch_chunk=8, **FAST)
+    client = make_client(settings, srv.api_key)
+    items = _items(_images(20), "Describe.", settings)
+    store = CaptionStore(tmp_path / "store.jsonl")
+    state = tmp_path / "store.batch.json"
+
+    # a job submitted, then the process "dies" before polling: the saved state resumes it
+    first = items[:8]
+    job = client.batches.create(
+        model=settings.model,
+        src=__import__("morphalign.captions.runner", fromlist=["x"])._batch_requests(first, "Describe.", settings),
+    )
+    state.write_text(json.dumps({"prompt": "p", "job": job.name, "keys": [it.key for it in first]}))
+    n_jobs = len(srv.batches)
+    audit = Audit(prompt="p", model=settings.model, mode="batch")
+    failures = run_batch(items, client, "Describe.", settings, store, audit, "p", state, sleep=lambda s: None)
+    assert failures == []
+    assert audit.batch_jobs[0] == job.name  # polled the saved job instead of paying again
+    assert len(store.load()) == 20 and not state.exists()
+    assert len(srv.batches) > n_jobs  # the rest, and the retries of bad responses, went in new jobs
+    report = audit.report({"gemini-2.5-flash": {"input_per_million": 1.0, "output_per_million": 1.0}})
+    assert report["estimated_cost_usd"] == pytest.approx((audit.input_tokens + audit.output_tokens) / 1e6 * 0.5)
+
+
+# ---------------------------------------------------------------- stage, overrides
+
+
+def test_stage_with_overrides_survives_reruns(server, tmp_path):
+    srv = server()
+    write_dataset(tmp_path / "ds", _images(6), _manifest(6))
+    overrides = tmp_path / "overrides.csv"
+    pd.DataFrame(
+        {"id": ["img0002"], "prompt": ["curated"], "caption": ["Two lobes, hand-checked."], "note": ["fixed position"]}
+    ).to_csv(overrides, index=False)
+    ctx = Context(
+        captioning={"base_url": srv.url, **FAST},
+        cache_dir=str(tmp_path / "cache"),
+        report_dir=str(tmp_path / "reports"),
+    )
+    prompt = Prompt("curated", "Describe.", "gemini")
+    for _ in range(2):  # a rerun keeps the override and asks for nothing
+        table = run_captions(tmp_path / "ds", prompt, tmp_path / "c.csv", ctx, overrides)
+    assert len(srv.requests) == 6
+    row = table.set_index("id").loc["img0002"]
+    assert row["caption"] == "Two lobes, hand-checked." and bool(row["edited"]) and row["note"] == "fixed position"
+    assert row["original_caption"].startswith("A ") and row["status"] == "override"
+    assert table["edited"].sum() == 1
+    pd.DataFrame({"id": ["nope"], "prompt": ["curated"], "caption": ["x"]}).to_csv(overrides, index=False)
+    with pytest.raises(MorphalignError, match=r"overrides.csv: row 2: id 'nope' is not in the dataset"):
+        run_captions(tmp_path / "ds", prompt, tmp_path / "c.csv", ctx, overrides)

@@ -44,3 +44,19 @@ def small_dataset(tmp_path_factory) -> Path:
     images, manifest = generate(n_train=48, n_test=16, seed=7, val_size=12, val_seed=42)
     write_dataset(folder, images, manifest)
     return folder
+
+
+@pytest.fixture(scope="session")
+def caches(small_dataset, tiny_model_dir, tmp_path_factory):
+    """Curated describer captions, the pixel cache and the token cache of the small dataset."""
+    from morphalign.cache import build_pixel_cache, build_token_cache
+    from morphalign.captions.backends import Prompt
+    from morphalign.captions.stage import run_captions
+
+    d = tmp_path_factory.mktemp("caches")
+    run_captions(small_dataset, Prompt("curated", "Describe.", "describer", {"style": "curated"}), d / "cap.csv")
+    build_pixel_cache(small_dataset, str(tiny_model_dir), None, d / "pixels.npy")
+    build_token_cache(
+        small_dataset, d / "cap.csv", str(tiny_model_dir), None, 64, True, d / "tok.npz", d / "stats.json"
+    )
+    return d

@@ -8,24 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import SCHEMA
-from morphalign.cache import build_pixel_cache, build_token_cache
-from morphalign.captions.backends import Prompt
-from morphalign.captions.stage import run_captions
 from morphalign.config import run_config, validate_config
 from morphalign.embed import embed, load_adapted
 from morphalign.errors import MorphalignError
 from morphalign.train import train
-
-
-@pytest.fixture(scope="module")
-def caches(small_dataset, tiny_model_dir, tmp_path_factory):
-    d = tmp_path_factory.mktemp("caches")
-    run_captions(small_dataset, Prompt("curated", "Describe.", "describer", {"style": "curated"}), d / "cap.csv")
-    build_pixel_cache(small_dataset, str(tiny_model_dir), None, d / "pixels.npy")
-    build_token_cache(
-        small_dataset, d / "cap.csv", str(tiny_model_dir), None, 64, True, d / "tok.npz", d / "stats.json"
-    )
-    return d
 
 
 def _run(tiny_model_dir, target, seed=0, **train):

@@ -29,6 +29,7 @@ except MorphalignError as exc:
 config.clear()
 config.update(_validated)
 
+ACCELERATE_DIR = str(Path(workflow.basedir) / "config" / "accelerate")
 R = config["results"]
 RES = config["resources"]
 LOGS = "logs"

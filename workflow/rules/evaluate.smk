@@ -10,8 +10,13 @@ rule evaluate:
         f"{R}/runs/{{run}}/metrics.json",
     log:
         f"{LOGS}/runs/{{run}}/evaluate.log",
+    group:
+        "post"
     conda:
         "../../envs/analysis.yaml"
+    resources:
+        mem_mb=config["compute"]["evaluate"]["mem_mb"],
+        runtime=config["compute"]["evaluate"]["runtime"],
     params:
         train_log=lambda wc, input: (
             f"--train-log {input.train_log}" if "train_log" in input.keys() else ""

@@ -1,6 +1,10 @@
 # Per-run settings, LoRA fine-tuning through accelerate, and embedding.
 
 
+localrules:
+    run_config,
+
+
 rule run_config:
     output:
         f"{R}/runs/{{run}}/run.json",
@@ -30,16 +34,24 @@ rule finetune:
         f"{LOGS}/benchmarks/finetune/{{prompt}}_{{target}}_seed{{seed}}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: 1
+    threads: config["compute"]["finetune"]["threads"]
+    resources:
+        gpu=config["compute"]["finetune"]["gpu"],
+        mem_mb=config["compute"]["finetune"]["mem_mb"],
+        runtime=config["compute"]["finetune"]["runtime"],
+        cpus_per_task=config["compute"]["finetune"]["cpus_per_task"],
     params:
         dataset=dataset_dir,
+        checkpoint=lambda wc, output: str(Path(output.log).parent / "checkpoint"),
+        accelerate=ACCELERATE_DIR,
+        mixed_precision=config["train"]["mixed_precision"],
         code=CODE["train"],
     shell:
-        "OMP_NUM_THREADS={threads} accelerate launch --num_processes 1 --num_machines 1"
-        " --mixed_precision no --dynamo_backend no -m morphalign.train"
+        "OMP_NUM_THREADS={threads} python -m morphalign.launch --accelerate-dir {params.accelerate}"
+        " --mixed-precision {params.mixed_precision} --"
         " --run-config {input.run} --dataset {params.dataset} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
-        " > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoint} > {log} 2>&1"
 
 
 rule embed:
@@ -56,9 +68,15 @@ rule embed:
         f"{LOGS}/runs/{{run}}/embed.log",
     benchmark:
         f"{LOGS}/benchmarks/embed/{{run}}.tsv"
+    group:
+        "post"
     conda:
         "../../envs/train.yaml"
     threads: 1
+    resources:
+        mem_mb=config["compute"]["embed"]["mem_mb"],
+        runtime=config["compute"]["embed"]["runtime"],
+        cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
     params:
         dataset=dataset_dir,
         adapter=lambda wc, input: (

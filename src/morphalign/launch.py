@@ -1,0 +1,79 @@
+"""Launch fine-tuning through `accelerate launch` with as many processes as the job has GPUs.
+
+`python -m morphalign.launch --accelerate-dir config/accelerate --mixed-precision bf16 -- <morphalign.train args>`
+
+- 0 or 1 visible GPU: `single.yaml`, one process; mixed precision only on a GPU (CPU runs full precision).
+- n > 1 GPUs: `multi_gpu.yaml` with `--num_processes n`; `morphalign.train` divides the batch between processes.
+
+On a SLURM allocation the visible GPUs are the ones the job was given (`gpu: 1` in the rule, or more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+
+def visible_gpus() -> int:
+    """GPUs this process can use (0 where CUDA is absent, as on a fake-GPU test cluster)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return 0
+
+
+def command(accelerate_dir: str | Path, mixed_precision: str, train_args: list[str], gpus: int) -> list[str]:
+    """The `accelerate launch` command line for `gpus` visible GPUs."""
+    folder = Path(accelerate_dir)
+    multi = gpus > 1
+    cfg = folder / ("multi_gpu.yaml" if multi else "single.yaml")
+    mp = mixed_precision if gpus >= 1 else "no"
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(cfg),
+        "--num_processes",
+        str(max(gpus, 1)),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        mp,
+        "--dynamo_backend",
+        "no",
+    ]
+    if multi:
+        cmd.append("--multi_gpu")
+    return [*cmd, "-m", "morphalign.train", *train_args]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--" not in argv:
+        print("usage: python -m morphalign.launch [options] -- <morphalign.train arguments>", file=sys.stderr)
+        return 2
+    split = argv.index("--")
+    ap = argparse.ArgumentParser(prog="morphalign.launch", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--accelerate-dir", required=True, help="folder with single.yaml and multi_gpu.yaml")
+    ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    args = ap.parse_args(argv[:split])
+    gpus = visible_gpus()
+    cmd = command(args.accelerate_dir, args.mixed_precision, argv[split + 1 :], gpus)
+    allocated = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
+    print(
+        f"morphalign.launch: CUDA_VISIBLE_DEVICES={allocated}; {gpus} usable GPU(s); running: {shlex.join(cmd)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    os.execv(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Conda environments: each file parses, agrees with pyproject.toml, and covers what its rules import.
+
+conda itself is not available here, so `--sdm conda` cannot be run; these checks catch what would break it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+PACKAGE = REPO / "src" / "morphalign"
+# import name -> distribution names it may appear under in an env file (conda or pip)
+DISTRIBUTIONS = {
+    "numpy": {"numpy"},
+    "pandas": {"pandas"},
+    "scipy": {"scipy"},
+    "sklearn": {"scikit-learn"},
+    "PIL": {"pillow"},
+    "torch": {"pytorch", "torch"},
+    "transformers": {"transformers"},
+    "tokenizers": {"tokenizers"},
+    "peft": {"peft"},
+    "accelerate": {"accelerate"},
+    "matplotlib": {"matplotlib"},
+    "seaborn": {"seaborn"},
+    "yaml": {"pyyaml"},
+    "jsonschema": {"jsonschema"},
+    "tqdm": {"tqdm"},
+    "astropy": {"astropy"},
+    "google": {"google-genai"},
+    "httpx": {"google-genai"},
+}
+STDLIB = set(__import__("sys").stdlib_module_names) | {"morphalign", "snakemake"}
+
+
+def _env_specs(path: Path) -> dict[str, str]:
+    """name -> version spec of every conda and pip dependency in an env file."""
+    env = yaml.safe_load(path.read_text())
+    specs = {}
+    for dep in env["dependencies"]:
+        items = dep["pip"] if isinstance(dep, dict) else [dep]
+        for item in items:
+            m = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", item)
+            if m and not item.startswith("-"):
+                specs[m.group(1).lower()] = m.group(2).replace(" ", "")
+    return specs
+
+
+def _pyproject_specs() -> dict[str, str]:
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    out = {}
+    for d in deps:
+        m = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", d)
+        out[m.group(1).lower()] = m.group(2).replace(" ", "")
+    return out
+
+
+def _rules() -> list[tuple[str, str, list[str]]]:
+    """(rule, env file, entry modules) for every rule that runs code."""
+    out = []
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        text = smk.read_text()
+        for block in re.split(r"\n(?=rule \w+:)", text):
+            name = re.match(r"rule (\w+):", block)
+            if not name:
+                continue
+            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+            modules = re.findall(r"python -m ([\w.]+)", block)
+            entries = [f"script:{(smk.parent / script.group(1)).resolve()}"] if script else []
+            entries += [f"module:{m}" for m in modules]
+            if entries:
+                assert env, f"rule {name.group(1)} runs code but has no conda: env"
+                out.append((name.group(1), str((smk.parent / env.group(1)).resolve()), entries))
+    return out
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def _module_file(name: str) -> Path | None:
+    rel = name.split(".")[1:]
+    for cand in (
+        PACKAGE.joinpath(*rel).with_suffix(".py"),
+        PACKAGE.joinpath(*rel, "__init__.py"),
+        PACKAGE.joinpath(*rel, "__main__.py"),
+    ):
+        if rel and cand.is_file():
+            return cand
+    return PACKAGE / "__init__.py" if not rel else None
+
+
+def third_party_imports(entries: list[str]) -> set[str]:
+    """Top-level third-party modules reachable from the entry points through morphalign's own imports."""
+    todo = []
+    for e in entries:
+        kind, value = e.split(":", 1)
+        if kind == "script":
+            todo.append(Path(value))
+        else:
+            f = _module_file(value)
+            todo.append(f)
+            if value == "morphalign.launch":
+                todo.append(_module_file("morphalign.train"))  # launch execs accelerate -m morphalign.train
+                todo.append(Path(__import__("accelerate").__file__))  # accelerate itself
+    seen, third = set(), set()
+    while todo:
+        path = todo.pop()
+        if path is None or path in seen or (not str(path).startswith(str(PACKAGE)) and "scripts" not in str(path)):
+            if path is not None and "accelerate" in str(path):
+                third.add("accelerate")
+            continue
+        seen.add(path)
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top == "morphalign":
+                todo.append(_module_file(name))
+            elif top not in STDLIB:
+                third.add(top)
+    return third
+
+
+ENVS = sorted((REPO / "envs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("env", ENVS, ids=lambda p: p.name)
+def test_env_parses_and_agrees_with_pyproject(env):
+    data = yaml.safe_load(env.read_text())
+    assert data["channels"] and data["dependencies"]
+    specs, project = _env_specs(env), _pyproject_specs()
+    assert any(k == "python" for k in specs) and specs["python"] == ">=3.11"
+    for name, spec in specs.items():
+        key = "torch" if name == "pytorch" else name
+        if key in project:
+            assert spec == project[key], f"{env.name}: {name} {spec} differs from pyproject's {key}{project[key]}"
+
+
+def test_every_rule_env_covers_its_imports():
+    rules = _rules()
+    assert {r for r, _, _ in rules} >= {"dataset", "captions", "finetune", "embed", "evaluate", "aggregate"}
+    for rule, env, entries in rules:
+        specs = _env_specs(Path(env))
+        for module in sorted(third_party_imports(entries)):
+            dists = DISTRIBUTIONS.get(module)
+            assert dists is not None, f"rule {rule}: unknown third-party import {module!r}; add it to DISTRIBUTIONS"
+            assert dists & set(specs), f"rule {rule} imports {module!r} but {Path(env).name} lacks {sorted(dists)}"
+
+
+def test_profiles_loaded_by_tests_do_not_use_conda():
+    for name in ("default", "slurm-local"):
+        text = (REPO / "profiles" / name / "config.yaml").read_text()
+        assert "conda" not in yaml.safe_load(text).get("software-deployment-method", "")

@@ -1,0 +1,127 @@
+"""The workflow on a real SLURM scheduler: the single-node cluster of ../shared/tools/local-slurm.
+
+Slow (a few minutes): every job goes through sbatch and the plugin polls squeue. The cluster advertises one fake
+GPU (SLURM_FAKE_GPUS=1) so that the fine-tuning rule's `gpu: 1` request is scheduled. Skipped, with the reason, when
+not root or without apt-get (the cluster is installed from Debian's packages); never skipped in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from test_workflow import SNAKEFILE, SNAKEMAKE, TINY_SWEEP, write_config
+
+TOOLS = REPO.parent / "shared" / "tools" / "local-slurm"
+PROFILE = REPO / "profiles" / "slurm-local"
+
+pytestmark = pytest.mark.slow
+
+
+def _unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "the local SLURM cluster needs root"
+    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+        return "the local SLURM cluster is installed with apt-get, which is missing"
+    if not (TOOLS / "start_slurm.sh").is_file():
+        return f"{TOOLS} is missing (../shared beside the repository)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the SLURM tests: {reason}")
+        pytest.skip(reason)
+    env = {**os.environ, "SLURM_FAKE_GPUS": "1"}
+    start = subprocess.run(["bash", str(TOOLS / "start_slurm.sh")], env=env, capture_output=True, text=True)
+    assert start.returncode == 0, start.stdout + start.stderr
+    try:
+        yield
+    finally:
+        subprocess.run(["bash", str(TOOLS / "stop_slurm.sh")], env=env, capture_output=True, text=True)
+
+
+def _snakemake_slurm(workdir, *args):
+    cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        "none",
+        "--profile",
+        str(PROFILE),
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1500)
+
+
+def test_tiny_sweep_through_sbatch(cluster, tmp_path):
+    cfg = write_config(tmp_path, {**TINY_SWEEP, "seeds": 1, "targets": ["frozen", "text"]})
+    proc = _snakemake_slurm(tmp_path, "--configfile", str(cfg))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    res = tmp_path / "results"
+    assert "Linear probe F1, text" in (res / "tables" / "table1.md").read_text()
+    for png in ("tsne_grid", "training_curves", "caption_alignment", "cosine_distributions"):
+        assert (res / "figures" / f"{png}.png").stat().st_size > 0
+
+    # every job except the local run_config ones was submitted with sbatch and left a SLURM log
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
+    slurm_logs = list((tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert len(submitted) >= 10 and len(slurm_logs) == len(submitted)
+    finetune_logs = list((tmp_path / ".snakemake" / "slurm_logs" / "rule_finetune").rglob("*.log"))
+    assert len(finetune_logs) == 2
+
+    # fine-tuning asked SLURM for a GPU, got one (CUDA_VISIBLE_DEVICES set by SLURM) and ran under accelerate
+    for prompt in ("control", "curated"):
+        log = (tmp_path / "logs" / "runs" / prompt / "text" / "seed0" / "finetune.log").read_text()
+        assert re.search(r"CUDA_VISIBLE_DEVICES=\d", log), log[:500]
+        assert "accelerate.commands.launch" in log
+        train_log = pd.read_json(res / "runs" / prompt / "text" / "seed0" / "train_log.json", typ="series")
+        assert train_log["launcher"] == "accelerate"
+    job_ids = [int(p.stem) for p in finetune_logs]
+    for job in job_ids:  # finished jobs stay visible to scontrol for MinJobAge=300 s
+        info = subprocess.run(["scontrol", "show", "job", str(job)], capture_output=True, text=True).stdout
+        assert re.search(r"gres/gpu[:=]1|gpu:1", info), info
+
+
+def test_failing_job_reports_its_log(cluster, tmp_path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    from PIL import Image
+
+    for i in range(6):
+        Image.fromarray(np.full((20, 20), 40 * i, np.uint8)).save(images / f"a{i}.png")
+    (images / "a3.png").write_bytes(b"broken")
+    pd.DataFrame(
+        {"file": [f"a{i}.png" for i in range(6)], "label": ["x", "y"] * 3, "split": ["train"] * 4 + ["test"] * 2}
+    ).to_csv(tmp_path / "labels.csv", index=False)
+    cfg = write_config(
+        tmp_path,
+        {
+            **TINY_SWEEP,
+            "dataset": {
+                "source": "folder",
+                "val_size": 1,
+                "folder": {"images_dir": str(images), "labels_csv": str(tmp_path / "labels.csv")},
+            },
+        },
+    )
+    proc = _snakemake_slurm(tmp_path, "results/data/manifest.csv", "--configfile", str(cfg))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Error in rule dataset" in out and "logs/dataset.log" in out
+    assert "submitted with SLURM jobid" in out
+    assert "row 5 ('a3.png'): unreadable image" in (tmp_path / "logs" / "dataset.log").read_text()

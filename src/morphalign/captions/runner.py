@@ -106,6 +106,23 @@ class Audit:
         }
 
 
+def _record(item: Item, prompt: str, model: str, outcome: Outcome, attempts: int, **extra: Any) -> dict[str, Any]:
+    """The store line of one finished caption (no secrets: the key never leaves the client)."""
+    return {
+        "key": item.key,
+        "id": item.id,
+        "prompt": prompt,
+        "caption": outcome.caption,
+        "model": model,
+        "finish_reason": outcome.finish_reason,
+        "attempts": attempts,
+        "input_tokens": outcome.input_tokens,
+        "output_tokens": outcome.output_tokens,
+        **extra,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
 class TransientError(Exception):
     """A request that may succeed when sent again."""
 
@@ -218,20 +235,7 @@ async def _online(
             if outcome is not None:
                 audit.add_usage(outcome)
                 if outcome.ok:
-                    store.append(
-                        {
-                            "key": item.key,
-                            "id": item.id,
-                            "prompt": prompt,
-                            "caption": outcome.caption,
-                            "model": model,
-                            "finish_reason": outcome.finish_reason,
-                            "attempts": attempt,
-                            "input_tokens": outcome.input_tokens,
-                            "output_tokens": outcome.output_tokens,
-                            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        }
-                    )
+                    store.append(_record(item, prompt, model, outcome, attempt))
                     audit.completed += 1
                     bar.update(1)
                     return
@@ -355,21 +359,7 @@ def run_batch(
             audit.add_usage(outcome)
             if outcome.ok:
                 it = pending.pop(key)
-                store.append(
-                    {
-                        "key": key,
-                        "id": it.id,
-                        "prompt": prompt,
-                        "caption": outcome.caption,
-                        "model": settings.model,
-                        "finish_reason": outcome.finish_reason,
-                        "attempts": attempts[key],
-                        "input_tokens": outcome.input_tokens,
-                        "output_tokens": outcome.output_tokens,
-                        "batch_job": state["job"],
-                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    }
-                )
+                store.append(_record(it, prompt, settings.model, outcome, attempts[key], batch_job=state["job"]))
                 audit.completed += 1
             else:
                 last[key] = outcome

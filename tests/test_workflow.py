@@ -120,7 +120,7 @@ def _listed_jobs(output: str) -> set[str]:
     """`rule[wildcards]` of every job a dry run would execute."""
     jobs, rule, wildcards = set(), None, ""
     for line in [*output.splitlines(), "rule end:"]:
-        m = re.match(r"^(?:local)?rule (\w+):", line)
+        m = re.match(r"^\s*(?:local)?rule (\w+):", line)  # group members are indented
         if m:
             if rule and rule != "end":
                 jobs.add(f"{rule}[{wildcards}]")

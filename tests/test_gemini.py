@@ -342,3 +342,21 @@ def test_stage_with_overrides_survives_reruns(server, tmp_path):
     pd.DataFrame({"id": ["nope"], "prompt": ["curated"], "caption": ["x"]}).to_csv(overrides, index=False)
     with pytest.raises(MorphalignError, match=r"overrides.csv: row 2: id 'nope' is not in the dataset"):
         run_captions(tmp_path / "ds", prompt, tmp_path / "c.csv", ctx, overrides)
+
+
+def test_api_version_and_generation_settings_reach_the_server(server, tmp_path):
+    srv = server()
+    backend = _backend(
+        srv,
+        tmp_path,
+        api_version="v1beta",
+        model="gemini-2.5-flash-preview-05-20",
+        temperature=0.2,
+        max_output_tokens=200,
+        seed=7,
+        system_instruction="Be concise.",
+    )
+    backend.caption(_images(2), _manifest(2), Prompt("p", "Describe.", "gemini"))
+    assert srv.paths == {"/v1beta/models/gemini-2.5-flash-preview-05-20:generateContent": 2}
+    assert srv.last_body["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 200, "seed": 7}
+    assert srv.last_body["systemInstruction"]["parts"][0]["text"] == "Be concise."

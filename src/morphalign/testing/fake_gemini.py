@@ -104,6 +104,8 @@ class FakeGemini:
         self.batch_gets: Counter = Counter()
         self.unauthorised = 0
         self.in_flight = 0
+        self.paths: Counter = Counter()
+        self.last_body: dict = {}
         self.max_in_flight = 0
         self._closed = False
         handler = self._handler()
@@ -219,6 +221,8 @@ class FakeGemini:
             def do_POST(self) -> None:
                 n = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(n) or b"{}")
+                server.paths[self.path] += 1
+                server.last_body = {k: v for k, v in body.items() if k != "contents"}
                 if not self._authorised():
                     return
                 if re.fullmatch(r"/v1(beta)?/models/[^/:]+:generateContent", self.path):

@@ -22,6 +22,7 @@ from morphalign.io import read_json, save_npz
 from morphalign.model.encode import embed_all
 from morphalign.model.load import load_model, load_processor
 from morphalign.model.preprocess import PixelSpec
+from morphalign.scripting import run_cli
 from morphalign.train import LOGIT_PARAMS_FILE, load_cache
 
 
@@ -90,12 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapter", default=None, help="LoRA adapter folder; omit for the frozen baseline")
     ap.add_argument("--out", required=True, help="output .npz")
     args = ap.parse_args(argv)
-    try:
-        embed(read_json(args.run_config), args.dataset, args.pixels, args.tokens, args.out, args.adapter)
-    except MorphalignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_cli(
+        lambda: embed(read_json(args.run_config), args.dataset, args.pixels, args.tokens, args.out, args.adapter)
+    )
 
 
 if __name__ == "__main__":

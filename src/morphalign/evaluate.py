@@ -30,6 +30,7 @@ import numpy as np
 
 from morphalign.errors import MorphalignError
 from morphalign.io import read_json, write_json
+from morphalign.scripting import run_cli
 
 ARRAYS = ("train_image", "train_text", "test_image", "test_text", "train_label", "test_label")
 
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-log", default=None, help="training log to record epochs, best loss and time from")
     ap.add_argument("--knn-k", type=int, default=5)
     args = ap.parse_args(argv)
-    try:
+
+    def body() -> None:
         metrics: dict[str, Any] = evaluate(load_embeddings(args.embeddings), knn_k=args.knn_k)
         run = read_json(args.run_config) if args.run_config else None
         log = read_json(args.train_log) if args.train_log else None
@@ -198,10 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             if metrics["config"] is not None:
                 metrics["config"] = {**metrics["config"], "evaluate": {"knn_k": args.knn_k}}
         write_json(args.out, metrics)
-    except MorphalignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

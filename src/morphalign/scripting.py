@@ -1,11 +1,11 @@
-"""Glue for the workflow's thin scripts: send output to the rule's log and turn bad input into a clean exit."""
+"""Glue for the workflow's thin scripts and the CLIs: output to the rule's log, bad input to a clean exit."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from morphalign.errors import MorphalignError
@@ -31,3 +31,13 @@ def logged(log_path: str | Path) -> Iterator[None]:
         except Exception:
             traceback.print_exc(file=fh)
             raise
+
+
+def run_cli(body: Callable[[], object]) -> int:
+    """Run a CLI's body; a MorphalignError becomes one `error: ...` line on stderr and exit status 1."""
+    try:
+        body()
+    except MorphalignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

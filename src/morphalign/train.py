@@ -35,6 +35,7 @@ from morphalign.model.encode import image_features, text_features
 from morphalign.model.load import load_model, load_processor
 from morphalign.model.lora import TRAINED_TARGETS, apply_lora, trainable_summary
 from morphalign.model.preprocess import PixelSpec, pixel_values
+from morphalign.scripting import run_cli
 
 LOGIT_PARAMS_FILE = "logit_params.pt"  # peft does not save logit_scale / logit_bias; we do when they train
 
@@ -377,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-out", required=True, help="per-epoch loss log (JSON)")
     ap.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoint for resuming after a kill")
     args = ap.parse_args(argv)
-    try:
-        train(
+    return run_cli(
+        lambda: train(
             read_json(args.run_config),
             args.dataset,
             args.pixels,
@@ -387,10 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             args.log_out,
             args.checkpoint_dir,
         )
-    except MorphalignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    )
 
 
 if __name__ == "__main__":

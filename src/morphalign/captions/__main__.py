@@ -13,8 +13,8 @@ import sys
 from morphalign.captions.backends import Context, Prompt
 from morphalign.captions.stage import run_captions
 from morphalign.data.download import mirror_dirs
-from morphalign.errors import MorphalignError
 from morphalign.io import read_json
+from morphalign.scripting import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True, help="JSON with the prompt and the captioning settings")
     ap.add_argument("--out", required=True, help="captions table to write (CSV)")
     args = ap.parse_args(argv)
-    try:
+
+    def body() -> None:
         cfg = read_json(args.config)
         p = dict(cfg["prompt"])
         prompt = Prompt(name=p.pop("name"), text=p.pop("text"), backend=p.pop("backend"), options=p)
@@ -36,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             report_dir=cfg.get("report_dir", defaults.report_dir),
         )
         run_captions(args.dataset, prompt, args.out, context, overrides=cfg.get("overrides"))
-    except MorphalignError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

@@ -371,8 +371,9 @@ def run_batch(
             pending.pop(key)
         audit.retries += sum(1 for k in pending if attempts[k] > 0)
     failures = []
+    stored = store.load()  # read once: this loop runs over every item
     for key, it in by_key.items():
-        if attempts[key] >= settings.max_attempts and key not in store.load():
+        if attempts[key] >= settings.max_attempts and key not in stored:
             out = last.get(key)
             reason = out.reason if out else "batch_job_failed"
             failures.append(

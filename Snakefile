@@ -12,6 +12,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/captions.smk"
 include: "workflow/rules/cache.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/embed.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from morphalign.captions.backends import Prompt
-from morphalign.captions.gemini import GeminiSettings
-from morphalign.captions.gemini_backend import GeminiBackend
+from morphalign.captions.gemini.backend import GeminiBackend
+from morphalign.captions.gemini.client import GeminiSettings
 from morphalign.testing.fake_gemini import FakeGemini
 
 

@@ -37,7 +37,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory) -> Path:
-    from morphalign.data.dataset import write_dataset
+    from morphalign.artifacts import write_dataset
     from morphalign.data.synthetic import generate
 
     folder = tmp_path_factory.mktemp("data") / "synthetic"
@@ -46,17 +46,53 @@ def small_dataset(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def caches(small_dataset, tiny_model_dir, tmp_path_factory):
-    """Curated describer captions, the pixel cache and the token cache of the small dataset."""
-    from morphalign.cache import build_pixel_cache, build_token_cache
+def build_caches(dataset: Path, model_dir: Path, folder: Path) -> Path:
+    """Curated describer captions (cap.csv), the pixel cache (pixels.npy) and the token cache (tok.npz) of a dataset."""
+    from morphalign.cache.build import build_pixel_cache, build_token_cache
     from morphalign.captions.backends import Prompt
     from morphalign.captions.stage import run_captions
 
-    d = tmp_path_factory.mktemp("caches")
-    run_captions(small_dataset, Prompt("curated", "Describe.", "describer", {"style": "curated"}), d / "cap.csv")
-    build_pixel_cache(small_dataset, str(tiny_model_dir), None, d / "pixels.npy")
+    folder.mkdir(parents=True, exist_ok=True)
+    run_captions(dataset, Prompt("curated", "Describe.", "describer", {"style": "curated"}), folder / "cap.csv")
+    build_pixel_cache(dataset, str(model_dir), None, folder / "pixels.npy")
     build_token_cache(
-        small_dataset, d / "cap.csv", str(tiny_model_dir), None, 64, True, d / "tok.npz", d / "stats.json"
+        dataset, folder / "cap.csv", str(model_dir), None, 64, True, folder / "tok.npz", folder / "stats.json"
     )
-    return d
+    return folder
+
+
+@pytest.fixture(scope="session")
+def caches(small_dataset, tiny_model_dir, tmp_path_factory):
+    """Curated describer captions, the pixel cache and the token cache of the small dataset."""
+    return build_caches(small_dataset, tiny_model_dir, tmp_path_factory.mktemp("caches"))
+
+
+def make_run(target: str, seed: int | None = 0, prompt: str = "curated", **sections: dict):
+    """A validated RunConfig of one run, with config sections overridden (`train={...}`, `lora={...}`)."""
+    from morphalign.config import run_config, validate_config
+    from morphalign.runs import Run, RunConfig
+
+    cfg = validate_config({"dataset": {"val_size": 12}, **sections}, SCHEMA)
+    run = Run(prompt, target, None if target == "frozen" else seed)
+    return RunConfig.from_dict(run_config(cfg, run))
+
+
+def train_run(cfg, model_dir: Path, dataset: Path, caches: Path, out: Path, checkpoint: Path | None = None) -> dict:
+    """Fine-tune a run into `out` (adapter/, log.json) from the session caches."""
+    from morphalign.train.loop import TrainPaths, train
+
+    paths = TrainPaths.of(
+        dataset=dataset,
+        pixels=caches / "pixels.npy",
+        tokens=caches / "tok.npz",
+        adapter=out / "adapter",
+        log=out / "log.json",
+        checkpoint=checkpoint,
+    )
+    return train(cfg, paths, str(model_dir))
+
+
+def embed_run(cfg, model_dir: Path, dataset: Path, caches: Path, out: Path, adapter: Path | None = None) -> None:
+    from morphalign.embed.embed import embed
+
+    embed(cfg, str(model_dir), dataset, caches / "pixels.npy", caches / "tok.npz", out, adapter)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 
 from conftest import PAPER_CAPTIONS, need_shared
-from morphalign.caption_stats import caption_stats, vocabulary, words
+from morphalign.report.caption_stats import caption_stats, vocabulary, words
 
 
 def test_words():

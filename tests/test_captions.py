@@ -5,9 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from morphalign.artifacts import CAPTION_COLUMNS as COLUMNS
+from morphalign.artifacts import load_captions
 from morphalign.captions import backends
 from morphalign.captions.backends import Prompt
-from morphalign.captions.stage import COLUMNS, load_captions, run_captions
+from morphalign.captions.stage import run_captions
 from morphalign.errors import MorphalignError
 
 
@@ -29,8 +31,12 @@ class _Blank:
         return ["fine"] * (len(manifest) - 1) + ["  "]
 
 
+def make_blank(prompt, context):
+    return _Blank()
+
+
 def test_empty_caption_stops_the_stage(small_dataset, tmp_path, monkeypatch):
-    monkeypatch.setitem(backends.BACKENDS, "blank", lambda p, c: _Blank())
+    monkeypatch.setitem(backends.BACKENDS, "blank", f"{__name__}:make_blank")
     out = tmp_path / "x.csv"
     with pytest.raises(MorphalignError, match=r"empty caption for id 'syn-test-00015'"):
         run_captions(small_dataset, Prompt("x", "Describe.", "blank"), out)

@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from conftest import REPO, SCHEMA
-from morphalign.config import run_config, seeds, validate_config
+from morphalign.config import dataset_settings, run_config, seeds, validate_config
 from morphalign.errors import MorphalignError
+from morphalign.runs import Run, RunConfig
 
 
 def test_defaults_follow_the_paper():
@@ -65,9 +66,26 @@ def test_seeds_as_count_or_list():
 
 def test_run_config_resolves_lr_by_run():
     cfg = validate_config({"train": {"lr_by_run": {"control/text": 5e-6}}}, SCHEMA)
-    assert run_config(cfg, "control", "text", 0)["train"]["lr"] == 5e-6
-    assert run_config(cfg, "control", "vision", 0)["train"]["lr"] == 2.5e-5
-    assert run_config(cfg, "curated", "text", 1)["train"]["lr"] == 2.5e-5
-    frozen = run_config(cfg, "curated", "frozen", None)
-    assert frozen["train"] is None and frozen["lora"] is None
-    assert run_config(cfg, "curated", "text", 1)["model"]["path"].endswith("models/tiny-siglip")
+    assert run_config(cfg, Run("control", "text", 0))["train"]["lr"] == 5e-6
+    assert run_config(cfg, Run("control", "vision", 0))["train"]["lr"] == 2.5e-5
+    assert run_config(cfg, Run("curated", "text", 1))["train"]["lr"] == 2.5e-5
+    frozen = run_config(cfg, Run("curated", "frozen"))
+    assert frozen["train"] is None and frozen["lora"] is None and frozen["seed"] is None
+    assert run_config(cfg, Run("curated", "text", 1))["model"] == "tiny"
+
+
+def test_run_config_round_trips_and_holds_no_location():
+    """run.json is what a run is, never where things are: no cache folder, mirror or model path."""
+    cfg = validate_config({"model": {"cache_dir": "/somewhere/hf"}, "data_mirror": "/mirror"}, SCHEMA)
+    data = run_config(cfg, Run("curated", "full", 2))
+    assert RunConfig.from_dict(data).to_dict() == data
+    assert "/somewhere" not in str(data) and "/mirror" not in str(data)
+    with pytest.raises(MorphalignError, match=r"run.json: preprocess: missing key\(s\) \['lowercase'\]"):
+        RunConfig.from_dict({**data, "preprocess": {"pixel_norm": "siglip", "max_length": 64}}, "run.json")
+
+
+def test_dataset_settings_hold_the_selected_source_only():
+    cfg = validate_config({"dataset": {"folder": {"crop_size": 99}}}, SCHEMA)
+    settings = dataset_settings(cfg)
+    assert settings["source"] == "synthetic" and "synthetic" in settings
+    assert "folder" not in settings and "mirabest" not in settings

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from morphalign.data.dataset import load_dataset, write_dataset
+from morphalign.artifacts import load_dataset, write_dataset
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path
 

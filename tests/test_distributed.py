@@ -10,13 +10,12 @@ import sys
 
 import pytest
 
-from conftest import SCHEMA
-from morphalign.config import run_config, validate_config
+from conftest import make_run
 
 pytestmark = pytest.mark.slow
 
 
-def _train(run_json, small_dataset, caches, out, processes):
+def _train(run_json, model_dir, small_dataset, caches, out, processes):
     cmd = [
         sys.executable,
         "-m",
@@ -37,6 +36,8 @@ def _train(run_json, small_dataset, caches, out, processes):
         "morphalign.train",
         "--run-config",
         str(run_json),
+        "--model",
+        str(model_dir),
         "--dataset",
         str(small_dataset),
         "--pixels",
@@ -55,19 +56,16 @@ def _train(run_json, small_dataset, caches, out, processes):
 
 
 def test_two_processes_match_one(tiny_model_dir, small_dataset, caches, tmp_path):
-    cfg = validate_config(
-        {
-            "model": {"name_or_path": str(tiny_model_dir)},
-            "dataset": {"val_size": 12},
-            "lora": {"dropout": 0.0},  # dropout masks differ between processes
-            "train": {"max_epochs": 3, "batch_size": 16, "lr": 1e-3, "patience": 10},
-        },
-        SCHEMA,
+    cfg = make_run(
+        "full",
+        0,
+        lora={"dropout": 0.0},  # dropout masks differ between processes
+        train={"max_epochs": 3, "batch_size": 16, "lr": 1e-3, "patience": 10},
     )
     run_json = tmp_path / "run.json"
-    run_json.write_text(json.dumps(run_config(cfg, "curated", "full", 0)))
-    one = _train(run_json, small_dataset, caches, tmp_path / "one", 1)
-    two = _train(run_json, small_dataset, caches, tmp_path / "two", 2)
+    run_json.write_text(json.dumps(cfg.to_dict()))
+    one = _train(run_json, tiny_model_dir, small_dataset, caches, tmp_path / "one", 1)
+    two = _train(run_json, tiny_model_dir, small_dataset, caches, tmp_path / "two", 2)
     assert one["num_processes"] == 1 and two["num_processes"] == 2
     assert one["per_device_batch"] == 16 and two["per_device_batch"] == 8
     for key in ("train_loss", "val_loss"):

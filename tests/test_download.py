@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from morphalign.data.download import fetch, mirror_dirs
+from morphalign.download import fetch, mirror_dirs
 from morphalign.errors import MorphalignError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

@@ -93,45 +93,31 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def _module_file(name: str) -> Path | None:
-    rel = name.split(".")[1:]
-    for cand in (
-        PACKAGE.joinpath(*rel).with_suffix(".py"),
-        PACKAGE.joinpath(*rel, "__init__.py"),
-        PACKAGE.joinpath(*rel, "__main__.py"),
-    ):
-        if rel and cand.is_file():
-            return cand
-    return PACKAGE / "__init__.py" if not rel else None
-
-
 def third_party_imports(entries: list[str]) -> set[str]:
-    """Top-level third-party modules reachable from the entry points through morphalign's own imports."""
-    todo = []
+    """Top-level third-party modules reachable from the entry points, through the import graph the code hashes use.
+
+    Caption backends are imported by name at run time (`captions.backends.BACKENDS`), so a captions job may run any
+    of them; `train.launch` execs `accelerate launch -m morphalign.train`.
+    """
+    from morphalign.captions.backends import BACKENDS, backend_module
+    from morphalign.provenance import closure
+
+    names, files, third = [], [], set()
     for e in entries:
         kind, value = e.split(":", 1)
         if kind == "script":
-            todo.append(Path(value))
+            names.append(value)
+            files.append(Path(value))
+            if value.endswith("caption.py"):
+                names += [backend_module(b) for b in BACKENDS]
         else:
-            f = _module_file(value)
-            todo.append(f)
-            if value == "morphalign.launch":
-                todo.append(_module_file("morphalign.train"))  # launch execs accelerate -m morphalign.train
-                todo.append(Path(__import__("accelerate").__file__))  # accelerate itself
-    seen, third = set(), set()
-    while todo:
-        path = todo.pop()
-        if path is None or path in seen or (not str(path).startswith(str(PACKAGE)) and "scripts" not in str(path)):
-            if path is not None and "accelerate" in str(path):
+            names.append(value)
+            if value == "morphalign.train.launch":
+                names.append("morphalign.train")
                 third.add("accelerate")
-            continue
-        seen.add(path)
-        for name in _imports(path):
-            top = name.split(".")[0]
-            if top == "morphalign":
-                todo.append(_module_file(name))
-            elif top not in STDLIB:
-                third.add(top)
+    files += closure(names).values()
+    for path in files:
+        third |= {n.split(".")[0] for n in _imports(path)} - STDLIB
     return third
 
 

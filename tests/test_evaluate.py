@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from morphalign.errors import MorphalignError
-from morphalign.evaluate import chance_levels, evaluate, knn_f1, main, ranks, retrieval
+from morphalign.evaluate.__main__ import main
+from morphalign.evaluate.metrics import chance_levels, evaluate, knn_f1, ranks, retrieval
 
 
 def test_retrieval_by_hand():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from morphalign.data.dataset import load_dataset
+from morphalign.artifacts import load_dataset
 from morphalign.data.folder import build, centre_crop, sigma_clip_to_uint8
 from morphalign.data.sources import make_dataset
 from morphalign.errors import MorphalignError

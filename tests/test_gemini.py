@@ -16,13 +16,14 @@ import pandas as pd
 import pytest
 from google.genai import types
 
+from morphalign.artifacts import write_dataset
 from morphalign.captions.backends import Context, Prompt
-from morphalign.captions.gemini import GeminiSettings, classify, image_hash, png_bytes
-from morphalign.captions.gemini_backend import GeminiBackend
-from morphalign.captions.runner import Audit, Item, run_batch
+from morphalign.captions.gemini import runner as gemini_runner
+from morphalign.captions.gemini.backend import GeminiBackend
+from morphalign.captions.gemini.client import GeminiSettings, classify, image_hash, png_bytes
+from morphalign.captions.gemini.runner import Audit, Item, run_batch
+from morphalign.captions.gemini.store import CaptionStore, caption_key
 from morphalign.captions.stage import run_captions
-from morphalign.captions.store import CaptionStore, caption_key
-from morphalign.data.dataset import write_dataset
 from morphalign.errors import MorphalignError
 from morphalign.testing.fake_gemini import FakeGemini, MixedFaults
 
@@ -289,7 +290,7 @@ def _items(images, prompt_text, settings):
 
 
 def test_batch_mode_submits_polls_collects_and_resumes(server, tmp_path):
-    from morphalign.captions.gemini import make_client
+    from morphalign.captions.gemini.client import make_client
 
     srv = server(plan=MixedFaults(rate=0.2, seed=2, permanent=0.0, modes=("empty", "over_limit")))
     settings = GeminiSettings(base_url=srv.url, mode="batch", batch_poll_s=0.01, batch_chunk=8, **FAST)
@@ -302,7 +303,7 @@ def test_batch_mode_submits_polls_collects_and_resumes(server, tmp_path):
     first = items[:8]
     job = client.batches.create(
         model=settings.model,
-        src=__import__("morphalign.captions.runner", fromlist=["x"])._batch_requests(first, "Describe.", settings),
+        src=gemini_runner._batch_requests(first, "Describe.", settings),
     )
     state.write_text(json.dumps({"prompt": "p", "job": job.name, "keys": [it.key for it in first]}))
     n_jobs = len(srv.batches)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from morphalign.loss import sigmoid_loss
+from morphalign.model.loss import sigmoid_loss
 
 
 def naive(img, txt, scale, bias):

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import MIRABEST_F, need_shared
 from morphalign.data import mirabest
-from morphalign.data.download import digest
+from morphalign.download import digest
 from morphalign.errors import MorphalignError
 
 

@@ -94,8 +94,8 @@ def test_mirror_and_tampered_file(folder, tmp_path):
 
 
 def test_stage_writes_edited_column(folder, tmp_path):
+    from morphalign.artifacts import write_dataset
     from morphalign.captions.stage import run_captions
-    from morphalign.data.dataset import write_dataset
 
     man = _full_manifest(folder)
     man["label_name"] = man["label"].map({0: "FR-I", 1: "FR-II"})

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
 
-from morphalign import provenance
-from morphalign.aggregate import aggregate, collect, render, summarise
 from morphalign.errors import MorphalignError
+from morphalign.report.aggregate import aggregate, collect, render, summarise
 
 
 def _metrics(tmp_path, prompt, target, seed, value):
@@ -65,17 +63,3 @@ def test_missing_main_prompt(tmp_path):
     long = collect([_metrics(tmp_path, "control", "text", 0, 0.1)])
     with pytest.raises(MorphalignError, match="main_prompt: no runs for prompt 'curated'"):
         render(summarise(long), "curated", "control")
-
-
-def test_code_hash_follows_the_source(tmp_path, monkeypatch):
-    pkg = tmp_path / "morphalign"
-    shutil.copytree(provenance.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(provenance, "PACKAGE_DIR", pkg)
-    train_before, figures_before = provenance.code_hash("train"), provenance.code_hash("figures")
-    (pkg / "train.py").write_text((pkg / "train.py").read_text() + "\n# an edit\n")
-    assert provenance.code_hash("train") != train_before
-    assert provenance.code_hash("figures") == figures_before  # other stages are not rerun
-    (pkg / "io.py").write_text((pkg / "io.py").read_text() + "\n# shared helper edit\n")
-    assert provenance.code_hash("figures") != figures_before
-    with pytest.raises(ValueError, match="no module or package 'nope'"):
-        provenance.code_hash("nope")

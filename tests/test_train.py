@@ -7,27 +7,28 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SCHEMA
-from morphalign.config import run_config, validate_config
-from morphalign.embed import embed, load_adapted
+from conftest import embed_run, make_run, train_run
 from morphalign.errors import MorphalignError
-from morphalign.train import train
+from morphalign.model.adapter import load_adapted
+
+TINY: dict = {}  # set by the autouse fixture: the session's tiny model folder
+
+
+@pytest.fixture(autouse=True)
+def _tiny(tiny_model_dir):
+    TINY["dir"] = tiny_model_dir
 
 
 def _run(tiny_model_dir, target, seed=0, **train):
-    cfg = validate_config(
-        {
-            "model": {"name_or_path": str(tiny_model_dir)},
-            "train": {"max_epochs": 3, "batch_size": 8, "lr": 1e-3, "patience": 5, **train},
-            "dataset": {"val_size": 12},
-        },
-        SCHEMA,
-    )
-    return run_config(cfg, "curated", target, seed)
+    return make_run(target, seed, train={"max_epochs": 3, "batch_size": 8, "lr": 1e-3, "patience": 5, **train})
 
 
 def _train(run, small_dataset, caches, out):
-    return train(run, small_dataset, caches / "pixels.npy", caches / "tok.npz", out / "adapter", out / "log.json")
+    return train_run(run, TINY["dir"], small_dataset, caches, out)
+
+
+def embed(run, small_dataset, pixels, tokens, out, adapter=None):
+    embed_run(run, TINY["dir"], small_dataset, pixels.parent, out, adapter)
 
 
 @pytest.mark.parametrize("target", ["vision", "text", "full"])
@@ -67,7 +68,7 @@ def test_adapter_reloads_and_changes_only_its_tower(tiny_model_dir, small_datase
     f, v = np.load(tmp_path / "f.npz"), np.load(tmp_path / "v.npz")
     assert np.array_equal(f["test_text"], v["test_text"])  # text tower untouched
     assert not np.allclose(f["test_image"], v["test_image"])  # vision tower adapted
-    model = load_adapted(run, tmp_path / "adapter")
+    model = load_adapted(str(tiny_model_dir), None, tmp_path / "adapter")
     assert any("lora_" in n for n, _ in model.named_parameters())
 
 
@@ -106,10 +107,8 @@ def test_early_stopping(tiny_model_dir, small_dataset, caches, tmp_path):
 
 
 def test_frozen_target_is_not_trainable(tiny_model_dir, small_dataset, caches, tmp_path):
-    run = _run(tiny_model_dir, "vision")
-    run["target"] = "frozen"
     with pytest.raises(MorphalignError, match="not trainable"):
-        _train(run, small_dataset, caches, tmp_path)
+        _train(make_run("frozen"), small_dataset, caches, tmp_path)
 
 
 def test_token_stats(caches):

@@ -34,9 +34,11 @@ def write_config(folder: Path, cfg: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(workdir), "--workflow-profile", "none", *args]
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, snakefile: Path = SNAKEFILE, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    cmd = [*SNAKEMAKE, "-s", str(snakefile), "--directory", str(workdir), "--workflow-profile", "none", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
@@ -183,7 +185,7 @@ def test_end_to_end_sweep(tmp_path):
     cfg2 = write_config(tmp_path, changed)
     jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg2)).stdout)
     expected = {f"{rule}[run=control/text/seed{s}]" for rule in ("run_config", "embed", "evaluate") for s in (0, 1)}
-    expected |= {f"finetune[prompt=control, target=text, seed={s}]" for s in (0, 1)}
+    expected |= {f"finetune[run=control/text/seed{s}]" for s in (0, 1)}
     expected |= {"aggregate[]", "figures[]", "all[]"}
     assert jobs == expected
 
@@ -294,3 +296,77 @@ def test_slurm_profile_dry_run_lists_resources(tmp_path):
         ):
             assert item in res, (item, res)
     assert job_counts(out)["evaluate"] == 20
+
+
+def _rules_planned(output: str) -> set[str]:
+    return {j.split("[")[0] for j in _listed_jobs(output)} - {"all"}
+
+
+@pytest.mark.slow
+def test_reruns_exactly_what_changed(tmp_path):
+    """After a finished sweep, each edit plans only the jobs it affects (issue: rerun exactly what changed)."""
+    repo, work = tmp_path / "repo", tmp_path / "work"
+    repo.mkdir()
+    for part in ("Snakefile", "workflow", "config", "envs", "src"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy
+        copy(
+            REPO / part,
+            repo / part,
+            **({"ignore": shutil.ignore_patterns("*.egg-info", "__pycache__")} if part == "src" else {}),
+        )
+    env = {"PYTHONPATH": str(repo / "src")}  # the jobs import the copy, which the test edits
+    base = {
+        **TINY_SWEEP,
+        "seeds": 1,
+        "targets": ["frozen", "vision"],
+        "train": {"max_epochs": 1, "batch_size": 16},
+    }
+    work.mkdir()
+
+    def plan(cfg: dict) -> str:
+        path = write_config(work, cfg)
+        return snakemake(work, "-n", "--configfile", str(path), snakefile=repo / "Snakefile", env=env).stdout
+
+    snakemake(
+        work, "--cores", "2", "--configfile", str(write_config(work, base)), snakefile=repo / "Snakefile", env=env
+    )
+    assert "Nothing to be done" in plan(base)
+    pkg = repo / "src" / "morphalign"
+
+    # a comment and a docstring edit in every module: nothing to do
+    originals = {f: f.read_text() for f in pkg.rglob("*.py")}
+    for f, text in originals.items():
+        f.write_text("# an added comment\n" + text.replace('"""', '"""Edited. ', 1) + "\n# another\n")
+    assert "Nothing to be done" in plan(base)
+    for f, text in originals.items():
+        f.write_text(text)
+
+    # a new function in the evaluation module: evaluation and the table only
+    metrics = pkg / "evaluate" / "metrics.py"
+    metrics.write_text(originals[metrics] + "\n\ndef extra_metric(x):\n    return x\n")
+    assert _rules_planned(plan(base)) == {"evaluate", "aggregate"}
+    metrics.write_text(originals[metrics])
+
+    upstream = {"dataset", "tiny_model", "captions", "pixel_cache", "token_cache"}
+    assert not _rules_planned(plan({**base, "evaluate": {"knn_k": 3}})) & (upstream | {"finetune", "embed"})
+    lr = _rules_planned(plan({**base, "train": {**base["train"], "lr": 5e-4}}))
+    assert "finetune" in lr and not lr & upstream
+
+    # where things are, and the settings of a source that is not selected, are not what they are
+    moved = {
+        **base,
+        "data_mirror": str(tmp_path / "mirror"),
+        "model": {**base["model"], "cache_dir": str(tmp_path / "hf")},
+        "dataset": {**base["dataset"], "mirabest": {"release": "full"}, "folder": {"crop_size": 64}},
+    }
+    assert "Nothing to be done" in plan(moved)
+
+    # editing the launcher reruns the fine-tunes (and what reads them), not the frozen baselines or the caches
+    launch = pkg / "train" / "launch.py"
+    launch.write_text(originals[launch].replace("if gpus >= 1 else", "if gpus > 0 else"))
+    jobs = _listed_jobs(plan(base))
+    assert {j for j in jobs if j.startswith("finetune")} == {
+        f"finetune[run={p}/vision/seed0]" for p in ("control", "curated")
+    }
+    assert not any(j.startswith(("embed[run=control/frozen", "embed[run=curated/frozen")) for j in jobs)
+    assert not {j.split("[")[0] for j in jobs} & upstream

@@ -13,9 +13,24 @@ from typing import Any
 import yaml
 
 from morphalign.errors import MorphalignError
-from morphalign.model.lora import TRAINED_TARGETS
+from morphalign.runs import (
+    TARGETS,
+    TRAINED_TARGETS,
+    LoraSettings,
+    Preprocess,
+    Run,
+    RunConfig,
+    TrainSettings,
+    sweep,
+)
 
 TINY_MODEL = "tiny"
+PAIRING_HELP = (
+    "the published captions follow the Confident order of MiraBest's first release; pair them only with "
+    "dataset.source: mirabest, dataset.mirabest.release: full, Confident sources only (include_uncertain: false, "
+    "label_scheme: fr). MiraBest F holds the same images in a different order and train/test assignment, so "
+    "pairing by position would give wrong captions"
+)
 
 
 def _with_defaults(validator_cls):
@@ -67,6 +82,9 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
 
 def _check_semantics(cfg: dict[str, Any]) -> None:
     """Rules the schema cannot state."""
+    for i, name in enumerate(cfg["targets"]):
+        if name not in TARGETS:
+            raise MorphalignError(f"invalid config: targets.{i}: {name!r} is not one of {list(TARGETS)}")
     for name, p in cfg["prompts"].items():
         if p["backend"] == "describer" and "style" not in p and name not in ("control", "curated"):
             raise MorphalignError(
@@ -74,8 +92,6 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
                 "(control or curated) when the prompt is not named after a style"
             )
         if p["backend"] == "published":
-            from morphalign.captions.published import PAIRING_HELP
-
             if "caption_set" not in p and name not in ("control", "curated"):
                 raise MorphalignError(
                     f"invalid config: prompts.{name}.caption_set is required for the published backend "
@@ -114,24 +130,33 @@ def model_path(cfg: dict[str, Any]) -> str:
     return name
 
 
-def run_config(cfg: dict[str, Any], prompt: str, target: str, seed: int | None) -> dict[str, Any]:
-    """The resolved settings of one run: everything training and embedding read.
+def sweep_runs(cfg: dict[str, Any]) -> list[Run]:
+    """Every run of the configured sweep, in table order."""
+    return sweep(cfg["prompts"], cfg["targets"], seeds(cfg))
 
-    Evaluation settings are not part of it, so changing them reruns evaluation only; the metrics file records them.
+
+def dataset_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The dataset section, with the settings of the selected source only: the others change nothing."""
+    d = cfg["dataset"]
+    return {"source": d["source"], "val_size": d["val_size"], "val_seed": d["val_seed"], d["source"]: d[d["source"]]}
+
+
+def run_config(cfg: dict[str, Any], run: Run) -> dict[str, Any]:
+    """The resolved settings of one run (`run.json`): everything training and embedding read.
+
+    Only what makes the run what it is: evaluation settings are not part of it (changing them reruns evaluation
+    only; the metrics file records them), nor is where the model is stored.
     """
-    train = {k: v for k, v in cfg["train"].items() if k != "lr_by_run"}
-    train["lr"] = cfg["train"]["lr_by_run"].get(f"{prompt}/{target}", cfg["train"]["lr"])
-    return {
-        "prompt": prompt,
-        "prompt_text": cfg["prompts"][prompt]["text"],
-        "target": target,
-        "seed": 0 if seed is None else int(seed),
-        "model": {
-            "name_or_path": cfg["model"]["name_or_path"],
-            "path": model_path(cfg),
-            "cache_dir": cfg["model"]["cache_dir"],
-        },
-        "preprocess": dict(cfg["preprocess"]),
-        "lora": dict(cfg["lora"]) if target != "frozen" else None,
-        "train": train if target != "frozen" else None,
-    }
+    lora = train = None
+    if run.trained:
+        t = {k: v for k, v in cfg["train"].items() if k != "lr_by_run"}
+        t["lr"] = cfg["train"]["lr_by_run"].get(f"{run.prompt}/{run.target}", cfg["train"]["lr"])
+        lora, train = LoraSettings(**cfg["lora"]), TrainSettings(**t)
+    return RunConfig(
+        run=run,
+        prompt_text=cfg["prompts"][run.prompt]["text"],
+        model=cfg["model"]["name_or_path"],
+        preprocess=Preprocess(**cfg["preprocess"]),
+        lora=lora,
+        train=train,
+    ).to_dict()

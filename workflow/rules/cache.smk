@@ -15,9 +15,10 @@ rule pixel_cache:
         "../../envs/train.yaml"
     params:
         dataset=dataset_dir,
-        model=MODEL,
-        cache_dir=config["model"]["cache_dir"],
-        code=CODE["cache"],
+        model=MODEL_ID,
+        model_path=location(MODEL),
+        cache_dir=location(config["model"]["cache_dir"]),
+        code=CODE["pixel_cache"],
     script:
         "../scripts/pixel_cache.py"
 
@@ -36,10 +37,11 @@ rule token_cache:
         "../../envs/train.yaml"
     params:
         dataset=dataset_dir,
-        model=MODEL,
-        cache_dir=config["model"]["cache_dir"],
+        model=MODEL_ID,
+        model_path=location(MODEL),
+        cache_dir=location(config["model"]["cache_dir"]),
         max_length=config["preprocess"]["max_length"],
         lowercase=config["preprocess"]["lowercase"],
-        code=CODE["cache"],
+        code=CODE["token_cache"],
     script:
         "../scripts/token_cache.py"

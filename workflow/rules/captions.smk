@@ -14,11 +14,11 @@ rule captions:
     params:
         prompt=lambda wc: config["prompts"][wc.prompt],
         dataset=dataset_dir,
-        download_dir=f"{RES}/downloads",
-        data_mirror=config["data_mirror"],
+        download_dir=location(f"{RES}/downloads"),
+        data_mirror=location(config["data_mirror"]),
         captioning=lambda wc: captioning_settings(wc.prompt),
-        cache_dir=f"{RES}/captions",
-        report_dir=f"{R}/captions/reports",
-        code=CODE["captions"],
+        cache_dir=location(f"{RES}/captions"),
+        report_dir=location(f"{R}/captions/reports"),
+        code=captions_code,
     script:
         "../scripts/caption.py"

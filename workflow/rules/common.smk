@@ -1,5 +1,6 @@
-# Shared helpers: config validation, the sweep's runs, paths, and code hashes for rerun triggers.
+# Shared helpers: config validation, the sweep's runs, code hashes, and settings that say where things are.
 
+import re
 import sys
 from pathlib import Path
 
@@ -7,18 +8,21 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+from morphalign.captions.backends import backend_module
 from morphalign.config import (
+    dataset_settings,
     model_path,
     run_config,
-    seeds,
-    trained_targets,
+    sweep_runs,
     validate_config,
 )
 from morphalign.errors import MorphalignError
 from morphalign.model.load import check_model_source, is_hub_id
 from morphalign.provenance import code_hash
+from morphalign.runs import RUN_PATTERN, TRAINED_RUN_PATTERN, Run
 
-SCHEMA = Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
+SCHEMA = WORKFLOW_DIR / "schemas" / "config.schema.yaml"
 
 try:
     _validated = validate_config(config, SCHEMA)
@@ -29,66 +33,72 @@ except MorphalignError as exc:
 config.clear()
 config.update(_validated)
 
-ACCELERATE_DIR = str(Path(workflow.basedir) / "config" / "accelerate")
+ACCELERATE_DIR = str(WORKFLOW_DIR.parent / "config" / "accelerate")
 R = config["results"]
 RES = config["resources"]
 LOGS = "logs"
 PROMPTS = list(config["prompts"])
-TRAINED = trained_targets(config)
-SEEDS = seeds(config)
-MODEL = model_path(config)
+RUNS = sweep_runs(config)
+TRAINED_RUNS = [r for r in RUNS if r.trained]
+MODEL = model_path(
+    config
+)  # where the base model is: the built tiny folder, a local folder or a Hub id
+MODEL_ID = config["model"]["name_or_path"]  # what it is
 
-# Rules rerun when the package code they run changes (Snakemake does not track imported modules).
+
+def script_code(name):
+    """Hash of the code run by a script: the package modules it imports, found from the import graph."""
+    return code_hash(str(WORKFLOW_DIR / "scripts" / f"{name}.py"))
+
+
+# Rules rerun when the code they run changes (Snakemake does not track imported modules). Each hash covers the
+# entry modules and everything they import inside morphalign; comments and docstrings change nothing.
 CODE = {
-    "data": code_hash("data"),
-    "captions": code_hash("captions", "data"),
-    "model": code_hash("model"),
-    "cache": code_hash("cache", "captions", "model", "data"),
-    "train": code_hash("train", "loss", "model", "data"),
-    "embed": code_hash("embed", "train", "model", "data"),
-    "evaluate": code_hash("evaluate", "provenance"),
-    "report": code_hash("aggregate", "figures", "evaluate", "caption_stats"),
+    "dataset": script_code("make_dataset"),
+    "tiny_model": script_code("build_tiny_model"),
+    "pixel_cache": script_code("pixel_cache"),
+    "token_cache": script_code("token_cache"),
+    "finetune": code_hash("morphalign.train.launch", "morphalign.train"),
+    "embed": code_hash("morphalign.embed"),
+    "evaluate": code_hash("morphalign.evaluate"),
+    "aggregate": script_code("aggregate"),
+    "figures": script_code("figures"),
+    "caption_stats": script_code("caption_stats"),
 }
 
 
-def run_id(prompt, target, seed=None):
-    """A run's folder below results/runs: `{prompt}/frozen` or `{prompt}/{target}/seed{seed}`."""
-    return f"{prompt}/frozen" if target == "frozen" else f"{prompt}/{target}/seed{seed}"
+def captions_code(wildcards):
+    """The captions stage plus the one backend the prompt uses: editing Gemini code reruns only Gemini prompts."""
+    backend = config["prompts"][wildcards.prompt]["backend"]
+    return code_hash(
+        str(WORKFLOW_DIR / "scripts" / "caption.py"), backend_module(backend)
+    )
 
 
-def parse_run(run):
-    """(prompt, target, seed) from a run id."""
-    parts = run.split("/")
-    if parts[1] == "frozen":
-        return parts[0], "frozen", None
-    return parts[0], parts[1], int(parts[2].removeprefix("seed"))
+def location(value):
+    """A setting that says where something is, not what it is (a mirror, a cache folder).
+
+    The job receives it, but Snakemake does not record it: a params function of `input` counts as derived from
+    the inputs, which Snakemake compares by themselves. So moving a mirror or a cache reruns nothing.
+    """
+    return lambda wildcards, input: value
 
 
-def all_runs():
-    runs = []
-    for p in PROMPTS:
-        if "frozen" in config["targets"]:
-            runs.append(run_id(p, "frozen"))
-        runs += [run_id(p, t, s) for t in TRAINED for s in SEEDS]
-    return runs
+def model_args(wildcards, input):
+    """The base model for the train and embed CLIs: where it is (its identity is in run.json)."""
+    cache = config["model"]["cache_dir"]
+    return f"--model {MODEL}" + (f" --model-cache-dir {cache}" if cache else "")
 
 
-def representative_runs():
-    """One run per (prompt, target) for the figures: the first seed, or the frozen baseline."""
-    out = {}
-    for p in PROMPTS:
-        for t in config["targets"]:
-            out[(p, t)] = run_id(p, t, SEEDS[0])
-    return out
+def run_of(wildcards):
+    return Run.parse(wildcards.run)
 
 
 def model_input(wildcards=None):
     """The model folder as an input when it is built here or local; nothing for a Hub id."""
-    if config["model"]["name_or_path"] == "tiny":
+    if MODEL_ID == "tiny" or not is_hub_id(MODEL):
         return {"model": MODEL}
-    if is_hub_id(MODEL):
-        return {}
-    return {"model": MODEL}
+    return {}
 
 
 def dataset_input(wildcards):
@@ -117,18 +127,28 @@ def dataset_dir(wildcards, input):
     return str(Path(input.images).parent)
 
 
+def tokens_input(wildcards):
+    return f"{R}/cache/tokens/{run_of(wildcards).prompt}.npz"
+
+
 def adapter_input(wildcards):
-    prompt, target, seed = parse_run(wildcards.run)
-    if target == "frozen":
+    if not run_of(wildcards).trained:
         return {}
     return {"adapter": f"{R}/runs/{wildcards.run}/adapter"}
 
 
 def train_log_input(wildcards):
-    prompt, target, seed = parse_run(wildcards.run)
-    if target == "frozen":
+    if not run_of(wildcards).trained:
         return {}
     return {"train_log": f"{R}/runs/{wildcards.run}/train_log.json"}
+
+
+def representative_runs():
+    """One run per (prompt, target) for the figures: the first seed, or the frozen baseline."""
+    out = {}
+    for run in RUNS:
+        out.setdefault((run.prompt, run.target), run)
+    return out
 
 
 DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv"}
@@ -147,7 +167,5 @@ FINAL_OUTPUTS = [
 
 
 wildcard_constraints:
-    prompt="|".join(PROMPTS),
-    target="vision|text|full",
-    seed=r"\d+",
-    run=r"[^/]+/(frozen|(vision|text|full)/seed\d+)",
+    prompt="|".join(re.escape(p) for p in PROMPTS),
+    run=RUN_PATTERN,

@@ -1,4 +1,4 @@
-# The dataset stage: images.npy + manifest.csv in the shared dataset format.
+# The dataset stage: images.npy + manifest.csv in the dataset format of morphalign.artifacts.
 
 
 rule dataset:
@@ -11,9 +11,9 @@ rule dataset:
     conda:
         "../../envs/analysis.yaml"
     params:
-        dataset=config["dataset"],
-        download_dir=f"{RES}/downloads",
-        data_mirror=config["data_mirror"],
-        code=CODE["data"],
+        dataset=dataset_settings(config),
+        download_dir=location(f"{RES}/downloads"),
+        data_mirror=location(config["data_mirror"]),
+        code=CODE["dataset"],
     script:
         "../scripts/make_dataset.py"

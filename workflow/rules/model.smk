@@ -10,6 +10,6 @@ rule tiny_model:
         "../../envs/train.yaml"
     params:
         spec=config["model"]["tiny"],
-        code=CODE["model"],
+        code=CODE["tiny_model"],
     script:
         "../scripts/build_tiny_model.py"

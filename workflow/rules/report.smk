@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        expand(f"{R}/runs/{{run}}/metrics.json", run=all_runs()),
+        [f"{R}/runs/{run.id}/metrics.json" for run in RUNS],
     output:
         runs=f"{R}/tables/runs.csv",
         md=f"{R}/tables/table1.md",
@@ -15,7 +15,7 @@ rule aggregate:
     params:
         main=config["report"]["main_prompt"],
         ref=config["report"]["reference_prompt"],
-        code=CODE["report"],
+        code=CODE["aggregate"],
     script:
         "../scripts/aggregate.py"
 
@@ -23,14 +23,10 @@ rule aggregate:
 rule figures:
     input:
         embeddings=[
-            f"{R}/runs/{run}/embeddings.npz" for run in representative_runs().values()
+            f"{R}/runs/{run.id}/embeddings.npz"
+            for run in representative_runs().values()
         ],
-        logs=[
-            f"{R}/runs/{p}/{t}/seed{s}/train_log.json"
-            for p in PROMPTS
-            for t in TRAINED
-            for s in SEEDS
-        ],
+        logs=[f"{R}/runs/{run.id}/train_log.json" for run in TRAINED_RUNS],
     output:
         cosine=f"{R}/figures/cosine_distributions.png",
         alignment=f"{R}/figures/caption_alignment.png",
@@ -46,7 +42,7 @@ rule figures:
         ref=config["report"]["reference_prompt"],
         perplexity=config["report"]["tsne_perplexity"],
         seed=config["report"]["tsne_seed"],
-        code=CODE["report"],
+        code=CODE["figures"],
     script:
         "../scripts/figures.py"
 
@@ -64,6 +60,6 @@ rule caption_stats:
         "../../envs/analysis.yaml"
     params:
         prompts=PROMPTS,
-        code=CODE["report"],
+        code=CODE["caption_stats"],
     script:
         "../scripts/caption_stats.py"

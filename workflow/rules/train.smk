@@ -1,4 +1,4 @@
-# Per-run settings, LoRA fine-tuning through accelerate, and embedding.
+# Per-run settings and LoRA fine-tuning through accelerate (morphalign.train).
 
 
 localrules:
@@ -13,7 +13,7 @@ rule run_config:
     conda:
         "../../envs/analysis.yaml"
     params:
-        run=lambda wc: run_config(config, *parse_run(wc.run)),
+        run=lambda wc: run_config(config, run_of(wc)),
     script:
         "../scripts/write_run_config.py"
 
@@ -22,16 +22,18 @@ rule finetune:
     input:
         unpack(model_input),
         **DATASET,
-        run=f"{R}/runs/{{prompt}}/{{target}}/seed{{seed}}/run.json",
+        run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
-        tokens=f"{R}/cache/tokens/{{prompt}}.npz",
+        tokens=tokens_input,
     output:
-        adapter=directory(f"{R}/runs/{{prompt}}/{{target}}/seed{{seed}}/adapter"),
-        log=f"{R}/runs/{{prompt}}/{{target}}/seed{{seed}}/train_log.json",
+        adapter=directory(f"{R}/runs/{{run}}/adapter"),
+        log=f"{R}/runs/{{run}}/train_log.json",
     log:
-        f"{LOGS}/runs/{{prompt}}/{{target}}/seed{{seed}}/finetune.log",
+        f"{LOGS}/runs/{{run}}/finetune.log",
     benchmark:
-        f"{LOGS}/benchmarks/finetune/{{prompt}}_{{target}}_seed{{seed}}.tsv"
+        f"{LOGS}/benchmarks/finetune/{{run}}.tsv"
+    wildcard_constraints:
+        run=TRAINED_RUN_PATTERN,
     conda:
         "../../envs/train.yaml"
     threads: config["compute"]["finetune"]["threads"]
@@ -42,48 +44,14 @@ rule finetune:
         cpus_per_task=config["compute"]["finetune"]["cpus_per_task"],
     params:
         dataset=dataset_dir,
+        model=model_args,
         checkpoint=lambda wc, output: str(Path(output.log).parent / "checkpoint"),
         accelerate=ACCELERATE_DIR,
         mixed_precision=config["train"]["mixed_precision"],
-        code=CODE["train"],
+        code=CODE["finetune"],
     shell:
-        "OMP_NUM_THREADS={threads} python -m morphalign.launch --accelerate-dir {params.accelerate}"
+        "OMP_NUM_THREADS={threads} python -m morphalign.train.launch --accelerate-dir {params.accelerate}"
         " --mixed-precision {params.mixed_precision} --"
-        " --run-config {input.run} --dataset {params.dataset} --pixels {input.pixels}"
+        " --run-config {input.run} {params.model} --dataset {params.dataset} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
         " --checkpoint-dir {params.checkpoint} > {log} 2>&1"
-
-
-rule embed:
-    input:
-        unpack(model_input),
-        unpack(adapter_input),
-        **DATASET,
-        run=f"{R}/runs/{{run}}/run.json",
-        pixels=f"{R}/cache/pixels.npy",
-        tokens=lambda wc: f"{R}/cache/tokens/{parse_run(wc.run)[0]}.npz",
-    output:
-        f"{R}/runs/{{run}}/embeddings.npz",
-    log:
-        f"{LOGS}/runs/{{run}}/embed.log",
-    benchmark:
-        f"{LOGS}/benchmarks/embed/{{run}}.tsv"
-    group:
-        "post"
-    conda:
-        "../../envs/train.yaml"
-    threads: 1
-    resources:
-        mem_mb=config["compute"]["embed"]["mem_mb"],
-        runtime=config["compute"]["embed"]["runtime"],
-        cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
-    params:
-        dataset=dataset_dir,
-        adapter=lambda wc, input: (
-            f"--adapter {input.adapter}" if "adapter" in input.keys() else ""
-        ),
-        code=CODE["embed"],
-    shell:
-        "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
-        " --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"
-        " {params.adapter} --out {output} > {log} 2>&1"

@@ -1,6 +1,6 @@
 """Collect every run's metrics into runs.csv and render Table 1."""
 
-from morphalign.aggregate import aggregate
+from morphalign.report.aggregate import aggregate
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):

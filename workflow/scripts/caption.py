@@ -2,7 +2,7 @@
 
 from morphalign.captions.backends import Context, Prompt
 from morphalign.captions.stage import run_captions
-from morphalign.data.download import mirror_dirs
+from morphalign.download import mirror_dirs
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):

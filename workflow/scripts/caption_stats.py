@@ -1,6 +1,6 @@
 """Statistics of every caption set: a table and a figure."""
 
-from morphalign.caption_stats import caption_stats
+from morphalign.report.caption_stats import caption_stats
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Draw the sweep's figures."""
 
-from morphalign import figures
+from morphalign.report import figures
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from morphalign.data.download import mirror_dirs
 from morphalign.data.sources import make_dataset
+from morphalign.download import mirror_dirs
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):

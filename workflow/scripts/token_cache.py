@@ -1,6 +1,6 @@
 """Tokenise one prompt's captions once, recording the truncated share."""
 
-from morphalign.cache import build_token_cache
+from morphalign.cache.build import build_token_cache
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
@@ -9,7 +9,7 @@ with logged(snakemake.log[0]):
         build_token_cache(
             p.dataset,
             snakemake.input.captions,
-            p.model,
+            p.model_path,
             p.cache_dir,
             p.max_length,
             p.lowercase,

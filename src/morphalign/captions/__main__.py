@@ -12,7 +12,7 @@ import sys
 
 from morphalign.captions.backends import Context, Prompt
 from morphalign.captions.stage import run_captions
-from morphalign.data.download import mirror_dirs
+from morphalign.download import mirror_dirs
 from morphalign.io import read_json
 from morphalign.scripting import run_cli
 

@@ -2,7 +2,7 @@
 
 A backend turns images into captions for one prompt. The stage (`morphalign.captions.stage`) owns everything around
 it: reading the dataset, checking the output, writing the captions table. A backend implements `CaptionBackend` and
-registers a factory in `BACKENDS`; the factory receives the prompt and a `Context` of workflow-wide settings.
+registers its module's factory in `BACKENDS`; the factory receives the prompt and a `Context` of workflow-wide settings.
 
 `caption()` returns one caption per manifest row, in order: a list of strings, or a DataFrame with a `caption`
 column and any extra columns the table should keep (the published backend adds `edited`).
@@ -53,62 +53,29 @@ class CaptionBackend(Protocol):
         ...
 
 
-class DescriberBackend:
-    """Offline, deterministic captions from measured morphology (see `morphalign.captions.describer`)."""
-
-    name = "describer"
-
-    def __init__(self, style: str) -> None:
-        from morphalign.captions.describer import STYLES
-
-        if style not in STYLES:
-            raise MorphalignError(f"describer style {style!r} is unknown; expected one of {STYLES}")
-        self.style = style
-        self.model = f"describer-{style}-v1"
-
-    def caption(self, images: np.ndarray, manifest: pd.DataFrame, prompt: Prompt) -> list[str]:
-        from tqdm import tqdm
-
-        from morphalign.captions.describer import describe
-
-        return [describe(img, self.style) for img in tqdm(images, desc=f"describer:{prompt.name}", mininterval=5)]
-
-
-def _describer(prompt: Prompt, context: Context) -> CaptionBackend:
-    return DescriberBackend(style=str(prompt.options.get("style", prompt.name)))
-
-
-def _published(prompt: Prompt, context: Context) -> CaptionBackend:
-    from morphalign.captions.published import PublishedBackend
-
-    return PublishedBackend(
-        caption_set=str(prompt.options.get("caption_set", prompt.name)),
-        local_dir=prompt.options.get("local_dir"),
-        download_dir=context.download_dir,
-        mirrors=list(context.mirrors),
-    )
-
-
-def _gemini(prompt: Prompt, context: Context) -> CaptionBackend:
-    from morphalign.captions.gemini import GeminiSettings
-    from morphalign.captions.gemini_backend import GeminiBackend
-
-    return GeminiBackend(GeminiSettings.from_config(context.captioning), context.cache_dir, context.report_dir)
-
-
-BACKENDS: dict[str, Callable[[Prompt, Context], CaptionBackend]] = {
-    "describer": _describer,
-    "published": _published,
-    "gemini": _gemini,
+# backend name -> "module:factory". Each backend's module is imported only when a prompt uses it, so the workflow
+# hashes only the chosen backend's code for a prompt: editing the Gemini client reruns no describer prompt.
+BACKENDS: dict[str, str] = {
+    "describer": "morphalign.captions.describer:make_backend",
+    "published": "morphalign.captions.published:make_backend",
+    "gemini": "morphalign.captions.gemini.backend:make_backend",
 }
+
+
+def backend_module(name: str) -> str:
+    """The module that implements backend `name` (what a captions job runs besides the stage)."""
+    return BACKENDS[name].partition(":")[0]
 
 
 def make_backend(prompt: Prompt, context: Context | None = None) -> CaptionBackend:
     """Build the backend a prompt names, or fail naming the prompt."""
+    import importlib
+
     try:
-        factory = BACKENDS[prompt.backend]
+        module, _, factory = BACKENDS[prompt.backend].partition(":")
     except KeyError:
         raise MorphalignError(
             f"prompts.{prompt.name}.backend: {prompt.backend!r} is not a caption backend; available: {sorted(BACKENDS)}"
         ) from None
-    return factory(prompt, context or Context())
+    make: Callable[[Prompt, Context], CaptionBackend] = getattr(importlib.import_module(module), factory)
+    return make(prompt, context or Context())

@@ -15,8 +15,11 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pandas as pd
 
 from morphalign.captions.analysis import Morphology, analyse, direction_word, frame_position
+from morphalign.captions.backends import Context, Prompt
+from morphalign.errors import MorphalignError
 
 STYLES = ("control", "curated")
 MAX_WORDS = 50  # both of the paper's prompts ask for 50 words or less
@@ -118,3 +121,25 @@ def describe(image: np.ndarray, style: str) -> str:
         raise ValueError(f"unknown describer style {style!r}; expected one of {STYLES}")
     m = analyse(image)
     return control_caption(image, m) if style == "control" else curated_caption(m)
+
+
+class DescriberBackend:
+    """Offline, deterministic captions from measured morphology."""
+
+    name = "describer"
+
+    def __init__(self, style: str) -> None:
+        if style not in STYLES:
+            raise MorphalignError(f"describer style {style!r} is unknown; expected one of {STYLES}")
+        self.style = style
+        self.model = f"describer-{style}-v1"
+
+    def caption(self, images: np.ndarray, manifest: pd.DataFrame, prompt: Prompt) -> list[str]:
+        from tqdm import tqdm
+
+        return [describe(img, self.style) for img in tqdm(images, desc=f"describer:{prompt.name}", mininterval=5)]
+
+
+def make_backend(prompt: Prompt, context: Context) -> DescriberBackend:
+    """The backend registered as `describer`: the prompt's `style`, or its name."""
+    return DescriberBackend(style=str(prompt.options.get("style", prompt.name)))

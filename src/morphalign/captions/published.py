@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from morphalign.captions.backends import Context, Prompt
+from morphalign.config import PAIRING_HELP
 from morphalign.errors import MorphalignError
 
 REPO = "elastufka/mirabest_captioned"
@@ -50,12 +52,6 @@ FILES = {
     ),
 }
 CAPTION_SETS = ("curated", "control")
-PAIRING_HELP = (
-    "the published captions follow the Confident order of MiraBest's first release; pair them only with "
-    "dataset.source: mirabest, dataset.mirabest.release: full, Confident sources only (include_uncertain: false, "
-    "label_scheme: fr). MiraBest F holds the same images in a different order and train/test assignment, so "
-    "pairing by position would give wrong captions"
-)
 
 
 def locate(
@@ -66,7 +62,7 @@ def locate(
     mirrors: list[Path] | None = None,
 ) -> Path:
     """A verified copy of one published caption file."""
-    from morphalign.data.download import fetch, verify
+    from morphalign.download import fetch, verify
 
     spec = FILES[(caption_set, split)]
     if local_dir is not None:
@@ -153,3 +149,13 @@ class PublishedBackend:
             out.loc[rows, "caption"] = table["caption"].to_numpy()
             out.loc[rows, "edited"] = table["edited"].to_numpy()
         return out
+
+
+def make_backend(prompt: Prompt, context: Context) -> PublishedBackend:
+    """The backend registered as `published`: the prompt's `caption_set`, or its name."""
+    return PublishedBackend(
+        caption_set=str(prompt.options.get("caption_set", prompt.name)),
+        local_dir=prompt.options.get("local_dir"),
+        download_dir=context.download_dir,
+        mirrors=list(context.mirrors),
+    )

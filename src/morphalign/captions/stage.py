@@ -13,25 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from morphalign.artifacts import check_captions, load_dataset
 from morphalign.captions.backends import Context, Prompt, make_backend
-from morphalign.data.dataset import load_dataset
 from morphalign.errors import MorphalignError
 from morphalign.io import write_csv
-
-COLUMNS = ("id", "prompt", "caption", "backend", "model", "created")
-
-
-def check_captions(table: pd.DataFrame, where: str) -> None:
-    """Fail naming the row if a caption is missing or blank, or a column is absent."""
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise MorphalignError(f"{where}: captions table lacks column(s) {missing}")
-    blank = table["caption"].isna() | (table["caption"].astype(str).str.strip() == "")
-    if blank.any():
-        i = int(blank.to_numpy().nonzero()[0][0])
-        raise MorphalignError(
-            f"{where}: empty caption for id {table['id'].iloc[i]!r} (row {i}, prompt {table['prompt'].iloc[i]!r})"
-        )
 
 
 def run_captions(
@@ -74,18 +59,3 @@ def run_captions(
     check_captions(table, str(out_csv))
     write_csv(out_csv, table)
     return table
-
-
-def load_captions(path: str | Path, ids: list[str]) -> list[str]:
-    """Read a captions table and return captions in the order of `ids`, failing on gaps or blanks."""
-    path = Path(path)
-    if not path.is_file():
-        raise MorphalignError(f"{path}: captions table not found")
-    table = pd.read_csv(path, dtype={"id": str, "caption": str}, keep_default_na=False)
-    table["caption"] = table["caption"].replace("", None)
-    check_captions(table, str(path))
-    by_id = dict(zip(table["id"], table["caption"], strict=True))
-    absent = [i for i in ids if i not in by_id]
-    if absent:
-        raise MorphalignError(f"{path}: no caption for {len(absent)} image(s), first {absent[0]!r}")
-    return [by_id[i] for i in ids]

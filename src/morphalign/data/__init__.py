@@ -1,5 +1,1 @@
-"""Datasets: the on-disk format every source writes, and the sources themselves."""
-
-from morphalign.data.dataset import Dataset, load_dataset, write_dataset
-
-__all__ = ["Dataset", "load_dataset", "write_dataset"]
+"""The data stage: the sources (synthetic, MiraBest, folder) that write the dataset format of `artifacts`."""

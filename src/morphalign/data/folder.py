@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from morphalign.data.dataset import draw_validation
+from morphalign.data.split import draw_validation
 from morphalign.errors import MorphalignError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from morphalign.data.dataset import draw_validation
-from morphalign.data.download import fetch, verify
+from morphalign.data.split import draw_validation
+from morphalign.download import fetch, verify
 from morphalign.errors import MorphalignError
 
 CLASS_CODES = (100, 102, 104, 110, 112, 200, 201, 210, 300, 310)

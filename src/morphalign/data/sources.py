@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from morphalign.data.dataset import write_dataset
+from morphalign.artifacts import write_dataset
 from morphalign.errors import MorphalignError
 
 

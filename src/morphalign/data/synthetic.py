@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from morphalign.data.dataset import draw_validation
+from morphalign.data.split import draw_validation
 
 IMAGE_SIZE = 150  # MiraBest cut-outs are 150 x 150 pixels
 BEAM_FWHM_PX = 3.0  # FIRST's 5.4 arcsec beam sampled at 1.8 arcsec per pixel

@@ -1,6 +1,7 @@
 """LoRA targeting: which towers get adapters, and on which modules.
 
-Targets (the sweep axis): `frozen` (nothing trained), `vision`, `text`, `full` (both towers). Module names
+Targets (the sweep axis) are registered in `morphalign.runs.TARGETS` with the towers each adapts; this module turns
+towers into the modules LoRA wraps. Module names
 (default the attention projections `q_proj, k_proj, v_proj, out_proj`) are matched by a regex:
 
 - `scope: encoder` (default) matches `{tower}_model.encoder.layers.N.<block>.<name>` only. A bare name list would
@@ -15,21 +16,17 @@ import re
 from collections.abc import Sequence
 
 from morphalign.errors import MorphalignError
-
-TARGETS = ("frozen", "vision", "text", "full")
-TRAINED_TARGETS = ("vision", "text", "full")
-TOWERS = {"vision": ("vision",), "text": ("text",), "full": ("vision", "text"), "frozen": ()}
+from morphalign.runs import target as registered_target
 
 
 def target_regex(target: str, module_names: Sequence[str], scope: str = "encoder") -> str:
     """The peft `target_modules` regex for one target."""
-    if target not in TARGETS:
-        raise MorphalignError(f"unknown LoRA target {target!r}; expected one of {TARGETS}")
-    if target == "frozen":
-        raise MorphalignError("target 'frozen' trains nothing and has no LoRA modules")
+    spec = registered_target(target)
+    if not spec.trained:
+        raise MorphalignError(f"target {target!r} trains nothing and has no LoRA modules")
     if not module_names:
         raise MorphalignError("lora.target_modules is empty")
-    towers = "|".join(TOWERS[target])
+    towers = "|".join(spec.towers)
     names = "|".join(re.escape(n) for n in module_names)
     if scope == "encoder":
         return rf"({towers})_model\.encoder\.layers\.\d+\.(self_attn|mlp)\.({names})"

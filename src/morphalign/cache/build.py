@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from morphalign.captions.stage import load_captions
-from morphalign.data.dataset import load_dataset
+from morphalign.artifacts import load_captions, load_dataset
 from morphalign.io import save_npy, save_npz, write_json
 from morphalign.model.load import load_processor
 from morphalign.model.preprocess import PixelSpec, resize_images, tokenize

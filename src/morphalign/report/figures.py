@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from morphalign.aggregate import TARGET_ORDER
-from morphalign.evaluate import l2_normalize
 from morphalign.io import atomic_path, read_json
+from morphalign.runs import TARGETS
+from morphalign.vectors import l2_normalize
 
 Key = tuple[str, str]  # (prompt, target)
 CLASS_NAMES = {0: "FR-I", 1: "FR-II"}
@@ -39,7 +39,7 @@ def _load(path: str | Path) -> dict[str, np.ndarray]:
 
 def _order(keys) -> list[str]:
     present = {t for _, t in keys}
-    return [t for t in TARGET_ORDER if t in present]
+    return [t for t in TARGETS if t in present]
 
 
 def pair_cosines(e: Mapping[str, np.ndarray], split: str = "test") -> np.ndarray:
@@ -146,7 +146,7 @@ def training_curves(logs: list[str | Path], out: str | Path) -> None:
         ax.text(0.5, 0.5, "no trained runs", ha="center", transform=ax.transAxes)
         _save(fig, out)
         return
-    order = [t for t in TARGET_ORDER if t in set(df.target)]
+    order = [t for t in TARGETS if t in set(df.target)]
     g = sns.relplot(
         data=df,
         x="epoch",

@@ -1,6 +1,6 @@
 """Launch fine-tuning through `accelerate launch` with as many processes as the job has GPUs.
 
-`python -m morphalign.launch --accelerate-dir config/accelerate --mixed-precision bf16 -- <morphalign.train args>`
+`python -m morphalign.train.launch --accelerate-dir config/accelerate --mixed-precision bf16 -- <morphalign.train args>`
 
 - 0 or 1 visible GPU: `single.yaml`, one process; mixed precision only on a GPU (CPU runs full precision).
 - n > 1 GPUs: `multi_gpu.yaml` with `--num_processes n`; `morphalign.train` divides the batch between processes.
@@ -56,10 +56,10 @@ def command(accelerate_dir: str | Path, mixed_precision: str, train_args: list[s
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if "--" not in argv:
-        print("usage: python -m morphalign.launch [options] -- <morphalign.train arguments>", file=sys.stderr)
+        print("usage: python -m morphalign.train.launch [options] -- <morphalign.train arguments>", file=sys.stderr)
         return 2
     split = argv.index("--")
-    ap = argparse.ArgumentParser(prog="morphalign.launch", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="morphalign.train.launch", description=__doc__.split("\n\n")[0])
     ap.add_argument("--accelerate-dir", required=True, help="folder with single.yaml and multi_gpu.yaml")
     ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     args = ap.parse_args(argv[:split])
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = command(args.accelerate_dir, args.mixed_precision, argv[split + 1 :], gpus)
     allocated = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
     print(
-        f"morphalign.launch: CUDA_VISIBLE_DEVICES={allocated}; {gpus} usable GPU(s); running: {shlex.join(cmd)}",
+        f"morphalign.train.launch: CUDA_VISIBLE_DEVICES={allocated}; {gpus} usable GPU(s); running: {shlex.join(cmd)}",
         file=sys.stderr,
         flush=True,
     )

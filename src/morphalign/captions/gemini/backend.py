@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from morphalign.captions.gemini import GeminiSettings, api_key, image_hash, make_client, png_bytes
-from morphalign.captions.runner import Audit, Item, run_batch, run_online
-from morphalign.captions.store import CaptionStore, caption_key
+from morphalign.captions.backends import Context, Prompt
+from morphalign.captions.gemini.client import GeminiSettings, api_key, image_hash, make_client, png_bytes
+from morphalign.captions.gemini.runner import Audit, Item, run_batch, run_online
+from morphalign.captions.gemini.store import CaptionStore, caption_key
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path, write_json
 
 
 class GeminiBackend:
-    """Captions from Gemini; see `morphalign.captions.gemini` and `morphalign.captions.runner`."""
+    """Captions from Gemini; see `morphalign.captions.gemini.client` and `.runner`."""
 
     name = "gemini"
 
@@ -104,3 +105,8 @@ class GeminiBackend:
                 }
             )
         return pd.DataFrame(rows)
+
+
+def make_backend(prompt: Prompt, context: Context) -> GeminiBackend:
+    """The backend registered as `gemini`, with the config's `captioning` settings."""
+    return GeminiBackend(GeminiSettings.from_config(context.captioning), context.cache_dir, context.report_dir)

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from morphalign.captions.gemini import GeminiSettings, Outcome, classify, generate_config, redact, request_parts
-from morphalign.captions.store import CaptionStore
+from morphalign.captions.gemini.client import GeminiSettings, Outcome, classify, generate_config, redact, request_parts
+from morphalign.captions.gemini.store import CaptionStore
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path, read_json, write_csv
+from morphalign.runs import TARGETS
 
 ROWS = [  # (metric key, label) in the paper's order
     ("linear_probe_f1_image", "Linear probe F1, image"),
@@ -29,8 +30,6 @@ ROWS = [  # (metric key, label) in the paper's order
     ("recall_at_5", "Top-5 recall"),
     ("class_recall_at_1", "Class Recall@1"),
 ]
-TARGET_ORDER = ["frozen", "vision", "text", "full"]
-TARGET_LABELS = {"frozen": "Frozen", "vision": "Vision", "text": "Text", "full": "Full"}
 
 
 def collect(metric_files: list[str | Path]) -> pd.DataFrame:
@@ -41,7 +40,7 @@ def collect(metric_files: list[str | Path]) -> pd.DataFrame:
         for key in ("prompt", "target"):
             if m.get(key) is None:
                 raise MorphalignError(f"{f}: metrics file lacks {key!r}; was it written by the workflow?")
-        seed = m.get("seed") if m["target"] != "frozen" else None
+        seed = m.get("seed") if TARGETS[m["target"]].trained else None
         for key, value in m.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and key not in ("seed",):
                 rows.append(
@@ -66,7 +65,7 @@ def summarise(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cells(summary: pd.DataFrame, main: str, ref: str | None) -> tuple[list[str], list[list[dict[str, Any]]]]:
-    targets = [t for t in TARGET_ORDER if t in set(summary["target"])]
+    targets = [t for t in TARGETS if t in set(summary["target"])]
     table = []
     for key, _label in ROWS:
         row = []
@@ -110,7 +109,7 @@ def render(summary: pd.DataFrame, main: str, ref: str | None) -> tuple[str, str]
         )
     ref = ref if ref in set(summary["prompt"]) and ref != main else None
     targets, table = _cells(summary, main, ref)
-    heads = [TARGET_LABELS[t] for t in targets]
+    heads = [TARGETS[t].label for t in targets]
     caption = (
         f"Prompt `{main}`: mean ± std over seeds"
         + (f"; in parentheses, `{main}` minus `{ref}`" if ref else "")

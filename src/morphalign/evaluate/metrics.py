@@ -1,8 +1,6 @@
-"""Evaluation of paired image and text embeddings: probes, alignment and retrieval.
+"""Metrics of paired image and text embeddings: probes, alignment and retrieval.
 
-`python -m morphalign.evaluate --embeddings E.npz --out M.json` reads float arrays `train_image, train_text,
-test_image, test_text` and int arrays `train_label, test_label` (row i of an image array pairs with row i of the
-matching text array) and writes flat JSON:
+`evaluate()` takes the arrays of an embeddings file (see `artifacts`) and returns flat metrics:
 
 - `linear_probe_f1_{image,text,concat}`: `LogisticRegression(max_iter=5000)` on `StandardScaler`ed raw features,
   fit on train, macro F1 on test. `concat` is `[image, text]`. The text probe really is fitted on text features
@@ -21,28 +19,10 @@ index is lower (a stable sort of the negated similarities).
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-from morphalign.errors import MorphalignError
-from morphalign.io import read_json, write_json
-from morphalign.scripting import run_cli
-
-ARRAYS = ("train_image", "train_text", "test_image", "test_text", "train_label", "test_label")
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norm, 1e-12)
-
-
-def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """cos(a_i, b_j) for all pairs."""
-    return l2_normalize(a.astype(np.float64)) @ l2_normalize(b.astype(np.float64)).T
+from morphalign.artifacts import check_embeddings
+from morphalign.vectors import cosine_matrix, l2_normalize
 
 
 def ranks(sim: np.ndarray) -> np.ndarray:
@@ -99,26 +79,9 @@ def knn_f1(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test:
     return _f1(KNeighborsClassifier(n_neighbors=k, metric="cosine"), x_train, y_train, x_test, y_test)
 
 
-def check_arrays(arrays: dict[str, np.ndarray], where: str) -> None:
-    """Fail naming the array when the embeddings file is incomplete or inconsistent."""
-    missing = [k for k in ARRAYS if k not in arrays]
-    if missing:
-        raise MorphalignError(f"{where}: missing array(s) {missing}")
-    for split in ("train", "test"):
-        n = len(arrays[f"{split}_label"])
-        for kind in ("image", "text"):
-            a = arrays[f"{split}_{kind}"]
-            if a.ndim != 2 or len(a) != n:
-                raise MorphalignError(f"{where}: {split}_{kind} has shape {a.shape}, expected ({n}, d)")
-            if not np.all(np.isfinite(a)):
-                raise MorphalignError(f"{where}: {split}_{kind} holds non-finite values")
-    if len(arrays["test_label"]) < 2:
-        raise MorphalignError(f"{where}: need at least 2 test rows")
-
-
 def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5) -> dict[str, float]:
     """All metrics for one set of embeddings (see the module docstring)."""
-    check_arrays(arrays, "embeddings")
+    check_embeddings(arrays, "embeddings")
     ytr, yte = arrays["train_label"].astype(int), arrays["test_label"].astype(int)
     feats = {
         "image": (arrays["train_image"], arrays["test_image"]),
@@ -146,63 +109,3 @@ def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5) -> dict[str, float]:
     out.update(retrieval(arrays["test_image"], arrays["test_text"], yte))
     out.update(chance_levels(yte))
     return out
-
-
-def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError as exc:
-        raise MorphalignError(f"{path}: file not found") from exc
-    except (ValueError, OSError, EOFError) as exc:
-        raise MorphalignError(f"{path}: not a readable .npz ({exc})") from exc
-    check_arrays(arrays, str(path))
-    return arrays
-
-
-def provenance(run: dict[str, Any] | None, train_log: dict[str, Any] | None) -> dict[str, Any]:
-    """What a metrics file records about how it was made."""
-    from morphalign.provenance import library_versions
-
-    versions = library_versions()
-    log = train_log or {}
-    return {
-        "prompt": (run or {}).get("prompt"),
-        "target": (run or {}).get("target"),
-        "seed": (run or {}).get("seed"),
-        "package_version": versions["morphalign"],
-        "versions": versions,
-        "device": log.get("device", "cpu"),
-        "epochs_trained": log.get("epochs_trained", 0),
-        "best_val_loss": log.get("best_val_loss"),
-        "train_wall_time_s": log.get("wall_time_s", 0.0),
-        "trainable_fraction": log.get("trainable_fraction", 0.0),
-        "config": run,
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="morphalign.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--embeddings", required=True, help="E.npz with the six arrays")
-    ap.add_argument("--out", required=True, help="metrics JSON to write")
-    ap.add_argument("--run-config", default=None, help="per-run JSON to record as provenance")
-    ap.add_argument("--train-log", default=None, help="training log to record epochs, best loss and time from")
-    ap.add_argument("--knn-k", type=int, default=5)
-    args = ap.parse_args(argv)
-
-    def body() -> None:
-        metrics: dict[str, Any] = evaluate(load_embeddings(args.embeddings), knn_k=args.knn_k)
-        run = read_json(args.run_config) if args.run_config else None
-        log = read_json(args.train_log) if args.train_log else None
-        if run is not None or log is not None:
-            metrics.update(provenance(run, log))
-            if metrics["config"] is not None:
-                metrics["config"] = {**metrics["config"], "evaluate": {"knn_k": args.knn_k}}
-        write_json(args.out, metrics)
-
-    return run_cli(body)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

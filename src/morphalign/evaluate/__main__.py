@@ -1,0 +1,62 @@
+"""`python -m morphalign.evaluate --embeddings E.npz --out M.json`: the metrics of one set of embeddings.
+
+With `--run-config` (and `--train-log` for a trained run) the metrics file also records how it was made: the run,
+its settings, package and library versions, device, epochs trained, best validation loss and training time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from morphalign.artifacts import load_embeddings
+from morphalign.evaluate.metrics import evaluate
+from morphalign.io import read_json, write_json
+from morphalign.provenance import library_versions
+from morphalign.scripting import run_cli
+
+
+def provenance(run: dict[str, Any] | None, train_log: dict[str, Any] | None) -> dict[str, Any]:
+    """What a metrics file records about how it was made."""
+    versions = library_versions()
+    log = train_log or {}
+    return {
+        "prompt": (run or {}).get("prompt"),
+        "target": (run or {}).get("target"),
+        "seed": (run or {}).get("seed"),
+        "package_version": versions["morphalign"],
+        "versions": versions,
+        "device": log.get("device", "cpu"),
+        "epochs_trained": log.get("epochs_trained", 0),
+        "best_val_loss": log.get("best_val_loss"),
+        "train_wall_time_s": log.get("wall_time_s", 0.0),
+        "trainable_fraction": log.get("trainable_fraction", 0.0),
+        "config": run,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="morphalign.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--embeddings", required=True, help="E.npz with the six arrays")
+    ap.add_argument("--out", required=True, help="metrics JSON to write")
+    ap.add_argument("--run-config", default=None, help="per-run JSON to record as provenance")
+    ap.add_argument("--train-log", default=None, help="training log to record epochs, best loss and time from")
+    ap.add_argument("--knn-k", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    def body() -> None:
+        metrics: dict[str, Any] = evaluate(load_embeddings(args.embeddings), knn_k=args.knn_k)
+        run = read_json(args.run_config) if args.run_config else None
+        log = read_json(args.train_log) if args.train_log else None
+        if run is not None or log is not None:
+            metrics.update(provenance(run, log))
+            if metrics["config"] is not None:
+                metrics["config"] = {**metrics["config"], "evaluate": {"knn_k": args.knn_k}}
+        write_json(args.out, metrics)
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

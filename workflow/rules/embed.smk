@@ -1,0 +1,37 @@
+# Embeddings of one run: the base model plus the run's adapter (morphalign.embed).
+
+
+rule embed:
+    input:
+        unpack(model_input),
+        unpack(adapter_input),
+        **DATASET,
+        run=f"{R}/runs/{{run}}/run.json",
+        pixels=f"{R}/cache/pixels.npy",
+        tokens=tokens_input,
+    output:
+        f"{R}/runs/{{run}}/embeddings.npz",
+    log:
+        f"{LOGS}/runs/{{run}}/embed.log",
+    benchmark:
+        f"{LOGS}/benchmarks/embed/{{run}}.tsv"
+    group:
+        "post"
+    conda:
+        "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=config["compute"]["embed"]["mem_mb"],
+        runtime=config["compute"]["embed"]["runtime"],
+        cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
+    params:
+        dataset=dataset_dir,
+        model=model_args,
+        adapter=lambda wc, input: (
+            f"--adapter {input.adapter}" if "adapter" in input.keys() else ""
+        ),
+        code=CODE["embed"],
+    shell:
+        "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
+        " {params.model} --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"
+        " {params.adapter} --out {output} > {log} 2>&1"

@@ -8,7 +8,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/model.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/captions.smk"
 include: "workflow/rules/cache.smk"
 include: "workflow/rules/train.smk"

@@ -31,7 +31,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from morphalign.model.tiny import TinySpec, write_tiny
 
     folder = tmp_path_factory.mktemp("models") / "tiny-siglip"
-    write_tiny(folder, TinySpec(image_size=32, patch_size=8))  # 32 px keeps CPU tests fast
+    # 2 layers, 32 wide, 32 px: fast CPU tests
+    write_tiny(
+        folder, TinySpec(hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, image_size=32, patch_size=8)
+    )
     return folder
 
 

@@ -10,6 +10,8 @@ import pytest
 from morphalign.captions.analysis import direction_word, frame_position
 from morphalign.captions.describer import MAX_WORDS, describe
 from morphalign.data.synthetic import generate
+from morphalign.report.calibration import CLASS_NAME
+from morphalign.report.caption_stats import vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -17,15 +19,37 @@ def sample():
     return generate(n_train=120, n_test=10, seed=11, val_size=10, val_seed=1)
 
 
-def test_curated_names_jets_for_fr1_and_hotspots_for_fr2(sample):
+def test_captions_name_no_class_and_are_distinct(sample):
+    images, _ = sample
+    for style in ("control", "curated"):
+        caps = [describe(img, style) for img in images]
+        assert not any(CLASS_NAME.search(c) for c in caps)
+        assert len(set(caps)) / len(caps) >= 0.9
+
+
+def test_captions_are_informative_but_not_decisive(sample):
+    """Words from morphology carry the class part of the time, as Gemini's do: jets mostly for FR-I, bright ends
+    mostly for FR-II, neither always."""
     images, man = sample
     caps = [describe(img, "curated") for img in images]
     fr1 = [c for c, lab in zip(caps, man["label"], strict=True) if lab == 0]
     fr2 = [c for c, lab in zip(caps, man["label"], strict=True) if lab == 1]
-    assert np.mean(["jets" in c for c in fr1]) > 0.85
-    assert np.mean(["hotspot" in c for c in fr2]) > 0.85
-    assert np.mean(["hotspot" in c for c in fr1]) < 0.1
-    assert np.mean(["jets" in c for c in fr2]) < 0.1
+    jets = (np.mean(["jet" in c.lower() for c in fr1]), np.mean(["jet" in c.lower() for c in fr2]))
+    assert jets[0] > jets[1] and jets[1] > 0.03 and jets[0] < 0.9
+
+
+def test_odd_wrong_detail_is_seeded():
+    """Some captions misread where the emission is brightest; which ones is fixed by the image bytes."""
+    from morphalign.captions import describer
+    from morphalign.captions.analysis import analyse
+
+    images, _ = generate(n_train=200, n_test=10, seed=3, val_size=10, val_seed=1)
+    flips = []
+    for img in images:
+        m = analyse(img)
+        if m.brightening in ("core", "edge"):
+            flips.append(describer._brightening(m, describer._Writer(img, "curated")) != m.brightening)
+    assert 0 < np.mean(flips) < 3 * describer.WRONG_DETAIL_RATE
 
 
 def test_curated_directions_follow_the_arms(sample):
@@ -39,7 +63,7 @@ def test_curated_directions_follow_the_arms(sample):
         caption = describe(img, "curated")
         # each arm's end direction, or a neighbouring compass word, appears in the caption
         hits += all(any(w2 in caption for w2 in _neighbours(w)) for w in words)
-    assert hits / len(images) > 0.8
+    assert hits / len(images) > 0.6  # the odd wrong detail and left-out facts, as in Gemini's captions
 
 
 def _neighbours(word):
@@ -52,7 +76,7 @@ def test_curated_reports_unassociated_sources(sample):
     images, man = sample
     said = np.array(["not associated" in describe(img, "curated") for img in images])
     truth = man["n_unrelated"].to_numpy() > 0
-    assert np.mean(said == truth) > 0.85
+    assert np.mean(said == truth) > 0.75  # noisy images fool it now and then, as they fool a VLM
 
 
 def test_frame_position_words():
@@ -65,13 +89,15 @@ def test_frame_position_words():
     assert direction_word(-1, 1) == "lower left"
 
 
-def test_control_is_generic_and_both_are_short_and_deterministic(sample):
+def test_control_is_lay_and_varied_both_short_and_deterministic(sample):
     images, _ = sample
-    for img in images[:40]:
-        control, curated = describe(img, "control"), describe(img, "curated")
-        assert not any(w in control for w in ("jet", "lobe", "hotspot", "centroid"))
-        assert len(curated.split()) <= MAX_WORDS and len(control.split()) <= MAX_WORDS
-        assert describe(img, "curated") == curated and describe(img, "control") == control
+    controls = [describe(img, "control") for img in images]
+    curated = [describe(img, "curated") for img in images]
+    assert not any(w in c for c in controls for w in ("jet", "lobe", "hotspot", "centroid"))
+    assert vocabulary(controls) > vocabulary(curated)  # as with Gemini: 1,160 vs 668 words
+    for img, control, cur in list(zip(images, controls, curated, strict=True))[:40]:
+        assert len(cur.split()) <= MAX_WORDS and len(control.split()) <= MAX_WORDS
+        assert describe(img, "curated") == cur and describe(img, "control") == control
 
 
 def test_empty_image():

@@ -34,23 +34,41 @@ def _brightest_component(img, geometry):
     """Kind of the recorded component nearest the image's brightest pixel."""
     sm = ndimage.gaussian_filter(img.astype(float), 1)
     y, x = np.unravel_index(np.argmax(sm), img.shape)
-    comps = [c for c in geometry if c["kind"] != "point"]
+    comps = [c for c in geometry if c["kind"] not in ("point", "neighbour")]
     return min(comps, key=lambda c: (c["x"] - x) ** 2 + (c["y"] - y) ** 2)["kind"]
 
 
-def test_fr1_core_brightened_fr2_edge_brightened():
+def test_classes_differ_on_average_and_overlap():
+    """FR-I mostly peak at the core, FR-II mostly at a hotspot; but not always, as in real samples."""
     rng = np.random.default_rng(0)
-    for label, expected in ((0, {"core"}), (1, {"hotspot"})):
+    share = {}
+    for label, kind in ((0, "core"), (1, "hotspot")):
         kinds = []
-        for _ in range(20):
-            img, g = render_source(label, rng, point_rate=0.0)
+        for _ in range(80):
+            img, g = render_source(label, rng, point_rate=0.0, compact_rate=0.0, neighbour_rate=0.0)
             kinds.append(_brightest_component(img, [c.__dict__ for c in g.components]))
-        assert sum(k in expected for k in kinds) >= 18, kinds
+        share[label] = np.mean([k == kind for k in kinds])
+        assert 0.3 < share[label] < 0.95, (label, kinds)
+    rng = np.random.default_rng(1)
+    fr1_knots = [render_source(0, rng)[1] for _ in range(40)]
+    assert any(c.kind == "knot" for g in fr1_knots for c in g.components)
+
+
+def test_raw_pixels_do_not_give_the_class_away():
+    """Logistic regression on raw pixels of the default set scores as on MiraBest F (0.67), not 1.00."""
+    from morphalign.report.calibration import image_measures
+
+    images, man = generate(n_train=729, n_test=104, seed=2025, val_size=100, val_seed=42)
+    train = np.flatnonzero(man["split"] != "test")
+    test = np.flatnonzero(man["split"] == "test")
+    m = image_measures(images, man["label"].to_numpy(), train, test)
+    assert 0.60 <= m["raw_pixel_lr_f1"] <= 0.80, m
+    assert m["brightest_pixel_distance_f1"] < 0.85 and m["central_brightness_f1"] < 0.85, m
 
 
 def test_geometry_recorded_in_manifest():
     images, man = generate(n_train=30, n_test=10, seed=5, val_size=5, val_seed=1, point_rate=2.0)
-    for _, row in man.iterrows():
+    for i, row in man.iterrows():
         comps = json.loads(row["geometry"])
         kinds = [c["kind"] for c in comps]
         assert kinds.count("core") == 1
@@ -62,12 +80,9 @@ def test_geometry_recorded_in_manifest():
         core = next(c for c in comps if c["kind"] == "core")
         assert abs(core["x"] - row["core_x"]) < 0.01 and abs(core["y"] - row["core_y"]) < 0.01
         assert abs(row["arm1_px"] + row["arm2_px"] - row["size_px"]) < 0.02
+        # the recorded source is where the emission is: some recorded part of it is bright
+        parts = [c for c in comps if c["kind"] not in ("point", "neighbour")]
+        assert (
+            max(images[i, round(c["y"]), round(c["x"])] for c in parts if 0 <= c["x"] < 150 and 0 <= c["y"] < 150) > 0
+        )
     assert man["n_unrelated"].sum() > 0
-    # recorded positions are where the emission is
-    for i in range(len(images)):
-        comps = json.loads(man["geometry"].iloc[i])
-        for c in comps:
-            if c["kind"] in ("core", "hotspot"):
-                x, y = round(c["x"]), round(c["y"])
-                if 0 <= x < 150 and 0 <= y < 150:
-                    assert images[i, max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3].max() > 0

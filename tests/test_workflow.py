@@ -21,7 +21,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 TINY_SWEEP = {
     "dataset": {"val_size": 16, "synthetic": {"n_train": 64, "n_test": 24}},
-    "model": {"tiny": {"image_size": 32, "patch_size": 8}},
+    "model": {"tiny": {"hidden_size": 32, "intermediate_size": 64, "num_layers": 2, "image_size": 32}},
+    "pretrain": {"epochs": 1, "n_scenes": 128, "n_held_out": 32, "batch_size": 32},
     "seeds": 2,
     "train": {"max_epochs": 2, "batch_size": 16, "lr": 1e-3},
     "report": {"tsne_perplexity": 5},
@@ -215,6 +216,7 @@ def test_mirabest_end_to_end(tmp_path, monkeypatch):
             "seeds": 1,
             "targets": ["frozen", "text"],
             "model": TINY_SWEEP["model"],
+            "pretrain": TINY_SWEEP["pretrain"],
             "train": {"max_epochs": 2, "batch_size": 32},
             "report": {"tsne_perplexity": 10},
         },

@@ -122,11 +122,20 @@ def trained_targets(cfg: dict[str, Any]) -> list[str]:
     return [t for t in cfg["targets"] if t in TRAINED_TARGETS]
 
 
-def model_path(cfg: dict[str, Any]) -> str:
-    """Where the model is loaded from: the built tiny folder, a Hub id or a local folder."""
+def tiny_key(cfg: dict[str, Any], code: str) -> str:
+    """Identity of the embedded tiny model: its sizes, its pretraining settings and the code that builds it."""
+    import hashlib
+    import json
+
+    blob = json.dumps({"tiny": cfg["model"]["tiny"], "pretrain": cfg["pretrain"], "code": code}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def model_path(cfg: dict[str, Any], tiny_code: str = "") -> str:
+    """Where the model is loaded from: the built tiny folder (named by its key), a Hub id or a local folder."""
     name = cfg["model"]["name_or_path"]
     if name == TINY_MODEL:
-        return str(Path(cfg["resources"]) / "models" / "tiny-siglip")
+        return str(Path(cfg["resources"]) / "models" / f"tiny-siglip-{tiny_key(cfg, tiny_code)}")
     return name
 
 

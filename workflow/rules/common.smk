@@ -40,10 +40,8 @@ LOGS = "logs"
 PROMPTS = list(config["prompts"])
 RUNS = sweep_runs(config)
 TRAINED_RUNS = [r for r in RUNS if r.trained]
-MODEL = model_path(
-    config
-)  # where the base model is: the built tiny folder, a local folder or a Hub id
-MODEL_ID = config["model"]["name_or_path"]  # what it is
+MODEL_ID = config["model"]["name_or_path"]  # what the base model is
+TINY = MODEL_ID == "tiny"
 
 
 def script_code(name):
@@ -55,7 +53,7 @@ def script_code(name):
 # entry modules and everything they import inside morphalign; comments and docstrings change nothing.
 CODE = {
     "dataset": script_code("make_dataset"),
-    "tiny_model": script_code("build_tiny_model"),
+    "pretrain": script_code("pretrain"),
     "pixel_cache": script_code("pixel_cache"),
     "token_cache": script_code("token_cache"),
     "finetune": code_hash("morphalign.train.launch", "morphalign.train"),
@@ -64,7 +62,11 @@ CODE = {
     "aggregate": script_code("aggregate"),
     "figures": script_code("figures"),
     "caption_stats": script_code("caption_stats"),
+    "pretrain_report": script_code("pretrain_report"),
+    "calibration": script_code("calibration"),
 }
+# where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
+MODEL = model_path(config, CODE["pretrain"])
 
 
 def captions_code(wildcards):
@@ -96,7 +98,7 @@ def run_of(wildcards):
 
 def model_input(wildcards=None):
     """The model folder as an input when it is built here or local; nothing for a Hub id."""
-    if MODEL_ID == "tiny" or not is_hub_id(MODEL):
+    if TINY or not is_hub_id(MODEL):
         return {"model": MODEL}
     return {}
 
@@ -163,7 +165,8 @@ FINAL_OUTPUTS = [
     f"{R}/figures/training_curves.png",
     f"{R}/tables/caption_stats.csv",
     f"{R}/figures/caption_stats.png",
-]
+    f"{R}/tables/calibration.csv",
+] + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])
 
 
 wildcard_constraints:

@@ -63,3 +63,37 @@ rule caption_stats:
         code=CODE["caption_stats"],
     script:
         "../scripts/caption_stats.py"
+
+
+rule calibration:
+    input:
+        **DATASET,
+        captions=expand(f"{R}/captions/{{prompt}}.csv", prompt=PROMPTS),
+    output:
+        f"{R}/tables/calibration.csv",
+    log:
+        f"{LOGS}/report/calibration.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        dataset=dataset_dir,
+        prompts=PROMPTS,
+        code=CODE["calibration"],
+    script:
+        "../scripts/calibration.py"
+
+
+rule pretrain_report:
+    input:
+        model=MODEL,
+    output:
+        json=f"{R}/pretrain/report.json",
+        figure=f"{R}/figures/pretraining.png",
+    log:
+        f"{LOGS}/report/pretrain_report.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=CODE["pretrain_report"],
+    script:
+        "../scripts/pretrain_report.py"

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from morphalign.words import direction_word, frame_position  # noqa: F401 - part of this module's interface
+
 DETECT_FRACTION = 0.03  # smoothed pixels above 3% of the peak are emission; MiraBest's clip zeroes the background
 MAJOR_FRACTION = 0.2  # an island with this share of the brightest island's flux is part of the galaxy, however far
 PEAK_FRACTION = 0.35  # a local maximum is a "bright centroid" above 35% of the image peak
 PEAK_SEPARATION = 7  # px; closer maxima are one centroid (about two beams)
 ASSOCIATION_PX = 20.0  # a component this close to the main source (edge to edge) is part of it
-MIN_PIXELS = 3  # smaller islands are noise
+MIN_PIXELS = 10  # islands smaller than about a beam (3 px FWHM, smoothed) are noise the clip let through
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Morphology:
     ends: list[tuple[float, float]] = field(default_factory=list)  # the two extremities along the axis
     extent_px: float = 0.0
     elongation: float = 1.0
-    brightening: str = "none"  # core | edge | none
+    brightening: str = "none"  # core: brightest near the middle; edge: at both ends; lopsided: at one end
     bend_deg: float = 0.0  # deviation of the two arms from a straight line
 
 
@@ -157,10 +159,10 @@ def analyse(image: np.ndarray) -> Morphology:
     if peaks and half > 6:
         mid = (proj.max() + proj.min()) / 2.0
         pos = [abs((np.array([px, py]) - [cx, cy]) @ u - mid) / half for px, py, _ in peaks[:2]]
-        if pos[0] < 0.3:
+        if pos[0] < 0.35:
             brightening = "core"
-        elif all(p > 0.55 for p in pos):
-            brightening = "edge"
+        elif pos[0] >= 0.55:
+            brightening = "edge" if len(pos) > 1 and pos[1] >= 0.5 else "lopsided"
     # bending: angle at the flux peak between the directions to the two ends
     bend = 0.0
     if peaks and half > 6:
@@ -184,24 +186,3 @@ def analyse(image: np.ndarray) -> Morphology:
         brightening=brightening,
         bend_deg=bend,
     )
-
-
-def frame_position(x: float, y: float, shape: tuple[int, int]) -> str:
-    """Where (x, y) sits in a 3 x 3 division of the frame: 'center', 'upper left', 'right', ..."""
-    h, w = shape
-    col = "left" if x < w / 3 else ("right" if x > 2 * w / 3 else "")
-    row = "upper" if y < h / 3 else ("lower" if y > 2 * h / 3 else "")
-    if not row and not col:
-        return "center"
-    if not row:
-        return col
-    if not col:
-        return {"upper": "top", "lower": "bottom"}[row]
-    return f"{row} {col}"
-
-
-def direction_word(dx: float, dy: float) -> str:
-    """Compass-like word for a direction in image coordinates (dy > 0 points down)."""
-    ang = math.degrees(math.atan2(-dy, dx)) % 360.0
-    names = ["right", "upper right", "top", "upper left", "left", "lower left", "bottom", "lower right"]
-    return names[int(((ang + 22.5) % 360) // 45)]

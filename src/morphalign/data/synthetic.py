@@ -1,17 +1,19 @@
-"""Synthetic FR-I / FR-II radio galaxies: the embedded default dataset.
+"""Synthetic FR-I / FR-II radio galaxies: the embedded default dataset, as hard to tell apart as MiraBest.
 
-Each source is drawn as a sum of Gaussian blobs on a 150 x 150 grid, then treated the way MiraBest's FIRST cut-outs
-were built: convolved with a Gaussian beam (about 3 px FWHM, FIRST's 5.4" beam at 1.8"/px), given Gaussian noise,
-sigma-clipped at 3 sigma of the background and scaled to 0-255.
+Each source is a sum of Gaussian components drawn and observed like a FIRST cut-out (`morphalign.sky`): beam,
+noise, MiraBest's 3-sigma clip and 0-255 scaling. The classes overlap as real ones do:
 
-- FR-I (label 0): core-brightened. A bright core; two jets whose brightness falls with distance and whose width
-  grows until they end in diffuse plumes; sometimes bent (wide-angle-tail-like).
-- FR-II (label 1): edge-brightened. A faint core; two lobes that end in compact bright hotspots.
+- FR-I (label 0), core-brightened on average: a core; two jets (sometimes one) whose brightness falls with
+  distance and whose width grows until they fade into diffuse plumes; often bent (wide-angle and narrow-angle
+  tails); sometimes with bright knots far out along a jet, brighter than the core.
+- FR-II (label 1), edge-brightened on average: a core that is usually faint but sometimes bright; two lobes ending
+  in hotspots that may be faint, one-sided or recessed; lobes sometimes bent.
+- Both: compact, barely resolved sources; low signal-to-noise images; unrelated point sources and, now and then,
+  a second extended neighbour in the field.
 
-Position angle, size, arm asymmetry and bending vary; some images get unrelated point sources. Everything follows
-from one seed. The true geometry of each source (components and their pixel positions, angles, arm lengths) is
-returned with the image so that tests can check captions against it. Pixel coordinates are (x, y) = (column, row),
-row 0 at the top of the image.
+Position angle, size, arm asymmetry and bending vary. Everything follows from one seed. The true geometry of each
+source (components and their pixel positions, angles, arm lengths) is returned with the image so that tests can
+check captions against it. Pixel coordinates are (x, y) = (column, row), row 0 at the top of the image.
 """
 
 from __future__ import annotations
@@ -22,22 +24,19 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter
 
 from morphalign.data.split import draw_validation
+from morphalign.sky import IMAGE_SIZE, Canvas, arm_path, observe
 
-IMAGE_SIZE = 150  # MiraBest cut-outs are 150 x 150 pixels
-BEAM_FWHM_PX = 3.0  # FIRST's 5.4 arcsec beam sampled at 1.8 arcsec per pixel
-FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-CLIP_SIGMA = 3.0  # MiraBest zeroes pixels below 3 sigma of the background
 LABEL_NAMES = {0: "FR-I", 1: "FR-II"}
+NOISE_RMS = (0.01, 0.08)  # relative to the peak: from bright, clean sources to ones barely above the clip
 
 
 @dataclass
 class Component:
     """One emitting part of a source, for the manifest's geometry record."""
 
-    kind: str  # core | jet | plume | lobe | hotspot | point
+    kind: str  # core | jet | knot | plume | lobe | hotspot | point | neighbour
     x: float
     y: float
 
@@ -59,134 +58,107 @@ class Geometry:
         return float(sum(self.arm_lengths))
 
 
-def _direction(angle_deg: float) -> np.ndarray:
-    """Unit vector for an angle counter-clockwise from +x, in (x, y) image coordinates (y grows downwards)."""
-    a = math.radians(angle_deg)
-    return np.array([math.cos(a), -math.sin(a)])
-
-
-class _Canvas:
-    """A float image that accumulates elliptical Gaussian blobs."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.yy, self.xx = np.mgrid[0:size, 0:size].astype(np.float64)
-        self.sky = np.zeros((size, size))
-
-    def blob(
-        self,
-        x: float,
-        y: float,
-        amp: float,
-        sigma_major: float,
-        sigma_minor: float | None = None,
-        angle_deg: float = 0.0,
-    ) -> None:
-        sigma_minor = sigma_major if sigma_minor is None else sigma_minor
-        a = math.radians(angle_deg)
-        dx, dy = self.xx - x, -(self.yy - y)
-        u = dx * math.cos(a) + dy * math.sin(a)
-        v = -dx * math.sin(a) + dy * math.cos(a)
-        self.sky += amp * np.exp(-0.5 * ((u / sigma_major) ** 2 + (v / sigma_minor) ** 2))
-
-
-def _arm_path(start: np.ndarray, angle_deg: float, length: float, bend_deg: float) -> np.ndarray:
-    """Points every pixel along an arm that turns steadily by `bend_deg` over its length."""
-    n = max(int(length), 2)
-    pts = [start.astype(float)]
-    for i in range(1, n + 1):
-        heading = angle_deg + bend_deg * (i / n)
-        pts.append(pts[-1] + _direction(heading) * (length / n))
-    return np.array(pts)
-
-
-def _draw_fr1(c: _Canvas, g: Geometry, rng: np.random.Generator) -> None:
+def _draw_fr1(c: Canvas, g: Geometry, rng: np.random.Generator) -> None:
     core = np.array([g.core_x, g.core_y])
-    c.blob(*core, amp=1.0, sigma_major=1.6)
+    c.blob(*core, amp=rng.uniform(0.3, 1.0), sigma_major=1.6)
     g.components.append(Component("core", *map(float, core)))
+    one_sided = rng.random() < 0.15
     for k, (angle, length) in enumerate(zip((g.pa_deg, g.pa_deg + 180.0), g.arm_lengths, strict=True)):
         bend = g.bend_deg if k == 0 else -g.bend_deg  # both arms sweep back to the same side
-        path = _arm_path(core, angle, length, bend)
-        decay = length * rng.uniform(0.35, 0.6)
-        for i, p in enumerate(path[1:], start=1):
+        path = arm_path(core, angle, length, bend)
+        decay = length * rng.uniform(0.35, 0.8)
+        strength = 0.15 if one_sided and k == 1 else 1.0
+        for i, q in enumerate(path[1:], start=1):
             s = i / len(path) * length
             width = 1.0 + 0.12 * s
             # blobs sit 1 px apart, so divide by sqrt(2 pi) * width to keep the jet's ridge at `amp`
-            c.blob(*p, amp=0.5 * math.exp(-s / decay) / (2.5 * width), sigma_major=width)
+            c.blob(*q, amp=strength * 0.5 * math.exp(-s / decay) / (2.5 * width), sigma_major=width)
+        if rng.random() < 0.5 * strength:  # a bright knot far out, often brighter than the core
+            q = path[int(len(path) * rng.uniform(0.5, 0.9))]
+            c.blob(*q, amp=rng.uniform(0.5, 1.5), sigma_major=rng.uniform(1.3, 2.2))
+            g.components.append(Component("knot", float(q[0]), float(q[1])))
         mid, end = path[len(path) // 2], path[-1]
-        plume_sigma = max(3.0, 0.18 * length)
-        c.blob(*end, amp=0.06, sigma_major=plume_sigma)
+        c.blob(*end, amp=strength * rng.uniform(0.04, 0.12), sigma_major=max(3.0, 0.18 * length))
         g.components.append(Component("jet", float(mid[0]), float(mid[1])))
         g.components.append(Component("plume", float(end[0]), float(end[1])))
 
 
-def _draw_fr2(c: _Canvas, g: Geometry, rng: np.random.Generator) -> None:
+def _draw_fr2(c: Canvas, g: Geometry, rng: np.random.Generator) -> None:
     core = np.array([g.core_x, g.core_y])
-    c.blob(*core, amp=rng.uniform(0.08, 0.25), sigma_major=1.3)
+    bright_core = rng.random() < 0.5
+    c.blob(*core, amp=rng.uniform(0.5, 1.3) if bright_core else rng.uniform(0.03, 0.25), sigma_major=1.3)
     g.components.append(Component("core", *map(float, core)))
+    faint_side = int(rng.integers(2)) if rng.random() < 0.3 else -1  # one hotspot faint or missing
     for k, (angle, length) in enumerate(zip((g.pa_deg, g.pa_deg + 180.0), g.arm_lengths, strict=True)):
         bend = g.bend_deg if k == 0 else -g.bend_deg
-        path = _arm_path(core, angle, length, bend)
-        end = path[-1]
+        path = arm_path(core, angle, length, bend)
         heading = angle + bend
         lobe_c = path[int(len(path) * 0.75)]
         c.blob(
             *lobe_c,
-            amp=rng.uniform(0.18, 0.3),
+            amp=rng.uniform(0.12, 0.3),
             sigma_major=0.22 * length + 2.0,
             sigma_minor=0.10 * length + 2.0,
             angle_deg=heading,
         )
-        c.blob(*end, amp=rng.uniform(0.8, 1.0), sigma_major=1.4)
+        spot = path[int(len(path) * rng.uniform(0.8, 1.0)) - 1]  # at the end, or recessed
+        amp = rng.uniform(0.0, 0.25) if k == faint_side else rng.uniform(0.35, 1.0)
+        c.blob(*spot, amp=amp, sigma_major=rng.uniform(1.2, 2.0))
         g.components.append(Component("lobe", float(lobe_c[0]), float(lobe_c[1])))
-        g.components.append(Component("hotspot", float(end[0]), float(end[1])))
+        g.components.append(Component("hotspot", float(spot[0]), float(spot[1])))
 
 
-def _add_points(c: _Canvas, g: Geometry, rng: np.random.Generator, rate: float) -> None:
+def _add_points(c: Canvas, g: Geometry, rng: np.random.Generator, rate: float) -> None:
     n = int(rng.poisson(rate))
     reach = max(g.arm_lengths) + 12.0
     for _ in range(n):
         for _try in range(50):
             x, y = rng.uniform(8, c.size - 8, size=2)
             if math.hypot(x - g.core_x, y - g.core_y) > reach:
-                c.blob(x, y, amp=rng.uniform(0.3, 0.8), sigma_major=1.2)
+                c.blob(x, y, amp=rng.uniform(0.2, 0.9), sigma_major=rng.uniform(1.0, 2.5))
                 g.components.append(Component("point", float(x), float(y)))
                 break
 
 
-def sigma_clip_scale(sky: np.ndarray, n_sigma: float = CLIP_SIGMA, iters: int = 5) -> np.ndarray:
-    """MiraBest-style scaling: zero pixels below `n_sigma` x background rms, then scale to 0-255 uint8.
-
-    The background rms comes from an iterative sigma clip of the whole image (sources are a small fraction).
-    """
-    vals = sky.ravel()
-    mu, sd = float(np.median(vals)), float(np.std(vals))
-    for _ in range(iters):
-        keep = np.abs(vals - mu) < n_sigma * sd
-        mu, sd = float(np.median(vals[keep])), float(np.std(vals[keep]))
-    clipped = np.where(sky >= mu + n_sigma * sd, sky, 0.0)
-    peak = clipped.max()
-    if peak <= 0:
-        return np.zeros(sky.shape, dtype=np.uint8)
-    return np.round(255.0 * clipped / peak).astype(np.uint8)
+def _add_neighbour(c: Canvas, g: Geometry, rng: np.random.Generator) -> None:
+    """A second, unrelated extended source in the field: a double or an elongated patch."""
+    for _try in range(50):
+        x, y = rng.uniform(15, c.size - 15, size=2)
+        if math.hypot(x - g.core_x, y - g.core_y) > max(g.arm_lengths) + 20.0:
+            angle, half = rng.uniform(0, 180), rng.uniform(5, 15)
+            if rng.random() < 0.5:
+                for sign in (-1, 1):
+                    q = np.array([x, y]) + sign * half * np.array(
+                        [math.cos(math.radians(angle)), -math.sin(math.radians(angle))]
+                    )
+                    c.blob(*q, amp=rng.uniform(0.2, 0.6), sigma_major=1.5)
+            else:
+                c.blob(x, y, amp=rng.uniform(0.15, 0.4), sigma_major=half / 1.5, sigma_minor=2.0, angle_deg=angle)
+            g.components.append(Component("neighbour", float(x), float(y)))
+            return
 
 
 def render_source(
     label: int,
     rng: np.random.Generator,
     point_rate: float = 0.5,
-    noise: tuple[float, float] = (0.01, 0.03),
+    noise: tuple[float, float] = NOISE_RMS,
     size: int = IMAGE_SIZE,
+    compact_rate: float = 0.1,
+    neighbour_rate: float = 0.1,
 ) -> tuple[np.ndarray, Geometry]:
     """Draw one source of class `label` (0 FR-I, 1 FR-II); return the uint8 image and its true geometry."""
     if label not in LABEL_NAMES:
         raise ValueError(f"label must be 0 (FR-I) or 1 (FR-II), got {label}")
     centre = size / 2.0
-    half = rng.uniform(14, 38) if label == 0 else rng.uniform(18, 50)
+    if rng.random() < compact_rate:  # barely resolved: the class is hard to see at all
+        half = rng.uniform(4, 10)
+    else:
+        half = rng.uniform(10, 48) if label == 0 else rng.uniform(11, 52)
     ratio = rng.uniform(0.6, 1.0)  # the shorter arm's length relative to the longer
     arms = (half, half * ratio) if rng.random() < 0.5 else (half * ratio, half)
-    bent = label == 0 and rng.random() < 0.4
-    bend = rng.uniform(25, 60) * rng.choice([-1, 1]) if bent else rng.uniform(-10, 10)
+    bent = rng.random() < (0.45 if label == 0 else 0.2)
+    bend = rng.uniform(25, 70 if label == 0 else 40) * rng.choice([-1, 1]) if bent else rng.uniform(-10, 10)
     g = Geometry(
         label=label,
         core_x=centre + rng.normal(0, 2.5),
@@ -195,13 +167,12 @@ def render_source(
         arm_lengths=(float(arms[0]), float(arms[1])),
         bend_deg=float(bend),
     )
-    canvas = _Canvas(size)
+    canvas = Canvas(size)
     (_draw_fr1 if label == 0 else _draw_fr2)(canvas, g, rng)
     _add_points(canvas, g, rng, point_rate)
-    beam = gaussian_filter(canvas.sky, BEAM_FWHM_PX * FWHM_TO_SIGMA)
-    beam /= beam.max()
-    noisy = beam + rng.normal(0.0, rng.uniform(*noise), size=beam.shape)
-    return sigma_clip_scale(noisy), g
+    if rng.random() < neighbour_rate:
+        _add_neighbour(canvas, g, rng)
+    return observe(canvas.sky, rng.uniform(*noise), rng), g
 
 
 def generate(

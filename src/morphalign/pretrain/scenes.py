@@ -1,0 +1,181 @@
+"""Generic radio-sky scenes and their captions: the corpus the tiny base model is pretrained on.
+
+A scene holds 1-4 components at random positions, sizes, orientations and brightness ratios, drawn and observed
+like a FIRST cut-out (`morphalign.sky`). The brightest component often sits near the middle of the frame, as in a
+cut-out centred on a source. Each component is one of:
+
+- `compact`: an unresolved spot;
+- `ellipse`: an elongated Gaussian, brightest in the middle;
+- `streak`: a bright spot with two tails that fade outward, brightest in the middle;
+- `double`: two spots, sometimes joined by a faint bridge, brightest at both ends or at one;
+- `arc`: a curved ridge of even brightness;
+- `diffuse`: a large, faint patch.
+
+Captions are templated and paraphrased from the scene's true layout: how many components, where they are, how
+large, which way they run and toward which sides they extend, and where they are brightest; facts may be left
+out, and the order varies. The spatial words are those of `morphalign.words`, which the FR captions use too.
+Nothing here knows about FR classes, and the vocabulary avoids radio-galaxy taxonomy (jet, lobe, hotspot, plume,
+core): the scenes have no class. The corpus has its own seed stream, separate from the FR dataset's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from morphalign.sky import IMAGE_SIZE, Canvas, arm_path, direction, observe
+from morphalign.words import direction_word, frame_position, orientation, size_word
+
+KINDS = ("compact", "ellipse", "streak", "double", "arc", "diffuse")
+PRIMARY_KINDS = (0.15, 0.15, 0.25, 0.25, 0.1, 0.1)  # the brightest component is usually extended
+OTHER_KINDS = (0.5, 0.15, 0.05, 0.1, 0.05, 0.15)  # the others are usually compact
+CENTRED = 0.6  # share of scenes whose brightest component sits near the middle, as in a centred cut-out
+NOISE_RMS = (0.01, 0.06)  # about the FR dataset's range: some scenes are close to the noise
+SHAPE = (IMAGE_SIZE, IMAGE_SIZE)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One component of a scene, as the caption describes it."""
+
+    kind: str
+    x: float
+    y: float
+    extent: float  # px, largest dimension
+    angle: float  # degrees in [0, 180): the orientation of its long axis
+    peak: float  # peak brightness before the beam (the brightest part of the scene is 1)
+    bright: str = "middle"  # where it is brightest: middle | ends | one end | even
+    bright_side: str = ""  # for "one end": the direction of the brighter end from the middle
+
+    def ends(self) -> list[str]:
+        """Directions, from the middle, toward which the part extends."""
+        u = direction(self.angle)
+        return [direction_word(*u), direction_word(*-u)]
+
+
+def _draw(c: Canvas, p: Part, rng: np.random.Generator, ratio: float) -> None:
+    centre = np.array([p.x, p.y])
+    u = direction(p.angle)
+    if p.kind == "compact":
+        c.blob(p.x, p.y, p.peak, sigma_major=rng.uniform(0.8, 1.6))
+    elif p.kind == "ellipse":
+        c.blob(p.x, p.y, p.peak, sigma_major=p.extent / 4, sigma_minor=rng.uniform(1.2, 3.0), angle_deg=p.angle)
+    elif p.kind == "diffuse":
+        sig = p.extent / 4
+        c.blob(p.x, p.y, p.peak, sigma_major=sig, sigma_minor=sig * rng.uniform(0.6, 1.0), angle_deg=p.angle)
+    elif p.kind == "streak":
+        c.blob(p.x, p.y, p.peak, sigma_major=rng.uniform(1.2, 1.8))
+        for sign in (1, -1):
+            for k in range(1, int(p.extent / 2) + 1):
+                q = centre + sign * u * k
+                c.blob(q[0], q[1], 0.35 * p.peak * math.exp(-k / (0.3 * p.extent)), sigma_major=1.0 + 0.08 * k)
+    elif p.kind == "arc":
+        bend = rng.uniform(40, 110) * rng.choice([-1, 1])
+        path = arm_path(centre - u * p.extent / 2, p.angle - bend / 2, p.extent, bend)
+        width = rng.uniform(1.0, 2.2)
+        for q in path[::2]:
+            c.blob(q[0], q[1], 0.6 * p.peak, sigma_major=width)
+    else:  # double: the first end is the brighter one
+        for end, amp in ((centre + u * p.extent / 2, p.peak), (centre - u * p.extent / 2, p.peak * ratio)):
+            c.blob(end[0], end[1], amp, sigma_major=rng.uniform(1.0, 2.0))
+        if rng.random() < 0.5:
+            c.blob(p.x, p.y, p.peak * 0.12, sigma_major=p.extent / 3, sigma_minor=1.5, angle_deg=p.angle)
+
+
+def random_part(rng: np.random.Generator, kind: str, peak: float, centred: bool) -> tuple[Part, float]:
+    """A part and, for a double, the brightness ratio of its fainter end."""
+    if centred:
+        x, y = IMAGE_SIZE / 2 + rng.normal(0, 4, size=2)
+    else:
+        x, y = rng.uniform(18, IMAGE_SIZE - 18, size=2)
+    extent = {
+        "compact": rng.uniform(3, 6),
+        "ellipse": rng.uniform(12, 45),
+        "streak": rng.uniform(20, 90),
+        "double": rng.uniform(16, 100),
+        "arc": rng.uniform(20, 60),
+        "diffuse": rng.uniform(25, 55),
+    }[kind]
+    angle, ratio = float(rng.uniform(0, 180)), float(rng.uniform(0.2, 1.0))
+    bright, side = (
+        {"compact": "middle", "ellipse": "middle", "streak": "middle", "arc": "even", "diffuse": "even"}.get(
+            kind, "ends"
+        ),
+        "",
+    )
+    if kind == "double" and ratio < 0.6:
+        bright, side = "one end", direction_word(*direction(angle))
+    if kind == "diffuse":
+        peak *= 0.35
+    return Part(kind, float(x), float(y), float(extent), angle, float(peak), bright, side), ratio
+
+
+def scene(rng: np.random.Generator) -> tuple[np.ndarray, list[Part]]:
+    """One scene: the uint8 150 x 150 image and its parts, brightest first."""
+    n = int(rng.choice([1, 2, 3, 4], p=[0.4, 0.3, 0.2, 0.1]))
+    peaks = np.sort(rng.uniform(0.15, 1.0, size=n))[::-1]
+    peaks[0] = 1.0
+    canvas, parts = Canvas(), []
+    for i, peak in enumerate(peaks):
+        kind = str(rng.choice(KINDS, p=PRIMARY_KINDS if i == 0 else OTHER_KINDS))
+        part, ratio = random_part(rng, kind, float(peak), centred=i == 0 and rng.random() < CENTRED)
+        _draw(canvas, part, rng, ratio)
+        parts.append(part)
+    image = observe(canvas.sky, rng.uniform(*NOISE_RMS), rng)
+    return image, sorted(parts, key=lambda p: -p.peak)
+
+
+# ---- captions ----
+
+_KIND_WORDS = {
+    "compact": ["compact spot", "point-like source", "small unresolved spot", "compact source"],
+    "ellipse": ["elongated patch", "oval of emission", "stretched source", "elongated source"],
+    "streak": ["streak of emission", "elongated structure", "linear feature", "thin streak"],
+    "double": ["double source", "pair of spots", "two-sided structure", "double structure"],
+    "arc": ["curved arc", "bent ridge of emission", "curving streak", "arc-shaped source"],
+    "diffuse": ["diffuse cloud", "faint extended haze", "broad diffuse patch", "faint diffuse source"],
+}
+_BRIGHT = {
+    "middle": ["brightest in the middle", "with a bright center fading outward", "peaking at its center"],
+    "ends": ["brightest at both ends", "with bright spots at its two ends", "bright at the outer edges"],
+    "one end": ["brightest at its {side} end", "with a bright spot at the {side} end"],
+    "even": ["evenly bright", "with smooth, even brightness"],
+}
+_NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
+
+
+def _pick(rng: np.random.Generator, options: list[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _describe_part(p: Part, rng: np.random.Generator, main: bool) -> str:
+    where = frame_position(p.x, p.y, SHAPE)
+    if where == "center":
+        place = _pick(rng, ["at the center", "near the center", "in the middle"])
+    else:
+        place = _pick(rng, [f"in the {where}", f"at the {where}", f"near the {where}"])
+    noun = _pick(rng, _KIND_WORDS[p.kind])
+    bits = [f"a {noun}" if p.kind == "compact" else f"a {size_word(p.extent)} {noun}", place]
+    extended = p.kind not in ("compact", "diffuse")
+    if extended and rng.random() < 0.7:
+        bits.append(_pick(rng, [f"oriented {orientation(p.angle)}", f"extending toward the {' and '.join(p.ends())}"]))
+    if main and extended and rng.random() < 0.8:
+        bits.append(_pick(rng, _BRIGHT[p.bright]).format(side=p.bright_side))
+    return " ".join(bits)
+
+
+def caption(parts: list[Part], rng: np.random.Generator) -> str:
+    """A paraphrased caption of a scene's layout; each fact may be left out and the order varies."""
+    n = len(parts)
+    count = _pick(
+        rng, [f"{_NUMBERS[n]} component{'s' if n > 1 else ''}", f"{_NUMBERS[n]} source{'s' if n > 1 else ''}"]
+    )
+    first = _pick(rng, ["The brightest is", "The main source is", "It shows"])
+    sentences = [f"{_pick(rng, ['The image shows', 'We see', 'A field with'])} {count}."]
+    sentences.append(f"{first} {_describe_part(parts[0], rng, main=True)}.")
+    others = [p for p in parts[1:] if rng.random() < 0.6][:2]
+    extra = [f"{_pick(rng, ['There is', 'Also'])} {_describe_part(p, rng, main=False)}." for p in others]
+    rng.shuffle(extra)
+    return " ".join(sentences + extra)

@@ -1,0 +1,129 @@
+"""Scientific checks of a finished sweep: the numbers it prints are earned, not fixed by construction.
+
+Each check returns (name, passed, detail). `benchmarks/calibration.py` prints them; `tests/test_science.py` asserts
+them on the embedded default. They read only the sweep's outputs (metrics, embeddings, training logs, the
+calibration table and the pretraining report).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from morphalign.artifacts import load_embeddings
+from morphalign.io import read_json
+from morphalign.vectors import cosine_matrix
+
+Check = tuple[str, bool, str]
+PLATEAU_SPREAD = 0.05  # std of off-diagonal test cosines below this is the equal-cosine collapse
+
+
+def _metrics(results: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted((results / "runs").glob("**/metrics.json")):
+        m = read_json(path)
+        rows.append({"prompt": m["prompt"], "target": m["target"], "seed": m["seed"], "dir": path.parent, **m})
+    return pd.DataFrame(rows)
+
+
+def off_diagonal_spread(embeddings: Path) -> float:
+    e = load_embeddings(embeddings)
+    sim = cosine_matrix(e["test_image"], e["test_text"])
+    return float(sim[~np.eye(len(sim), dtype=bool)].std())
+
+
+def frozen_retrieval(m: pd.DataFrame, factor: float = 3.0) -> list[Check]:
+    out = []
+    for _, r in m[m.target == "frozen"].iterrows():
+        ok = r["recall_at_5"] >= factor * r["chance_recall_at_5"]
+        out.append(
+            (
+                f"frozen {r['prompt']}: Recall@5 >= {factor:g}x chance",
+                ok,
+                f"{r['recall_at_5']:.3f} vs chance {r['chance_recall_at_5']:.3f}",
+            )
+        )
+    return out
+
+
+def trained_beats_frozen(m: pd.DataFrame, prompt: str, metrics=("class_recall_at_1", "knn_f1_image")) -> Check:
+    """Some trained target beats frozen on some metric by more than its spread over seeds (mean over seeds)."""
+    frozen = m[(m.prompt == prompt) & (m.target == "frozen")]
+    best, detail = False, []
+    for target in sorted(set(m[(m.prompt == prompt) & (m.target != "frozen")].target)):
+        runs = m[(m.prompt == prompt) & (m.target == target)]
+        for key in metrics:
+            gain = runs[key].mean() - float(frozen[key].iloc[0])
+            spread = runs[key].std(ddof=1) if len(runs) > 1 else 0.0
+            detail.append(f"{target} {key} {gain:+.3f} (sd {spread:.3f})")
+            best |= bool(gain > spread and gain > 0)
+    return (f"{prompt}: a trained target beats frozen by more than its seed spread", best, "; ".join(detail))
+
+
+def no_collapse(m: pd.DataFrame) -> Check:
+    spreads = {
+        f"{r['prompt']}/{r['target']}/{r['seed']}": off_diagonal_spread(r["dir"] / "embeddings.npz")
+        for _, r in m[m.target != "frozen"].iterrows()
+    }
+    worst = min(spreads, key=spreads.get)
+    return (
+        "no trained run on the equal-cosine plateau",
+        spreads[worst] > PLATEAU_SPREAD,
+        f"smallest off-diagonal cosine spread {spreads[worst]:.3f} ({worst}); plateau below {PLATEAU_SPREAD}",
+    )
+
+
+def loss_decreases(m: pd.DataFrame) -> Check:
+    bad, stopped = [], 0
+    for _, r in m[m.target != "frozen"].iterrows():
+        log = read_json(r["dir"] / "train_log.json")
+        first, best = log["initial_val_loss"], log["best_val_loss"]
+        losses = [e["train_loss"] for e in log["epochs"]]
+        if not (losses[-1] < losses[0] and best < first):
+            bad.append(f"{r['prompt']}/{r['target']}/{r['seed']}")
+        stopped += bool(log["stopped_early"])
+    n = int((m.target != "frozen").sum())
+    return ("training and validation loss decrease", not bad, f"{n - len(bad)}/{n} runs; {stopped} stopped early")
+
+
+def calibration_checks(table: pd.DataFrame, pixel_max: float = 0.90, words_max: float = 0.95) -> list[Check]:
+    v = {(r.subject, r.measure): r.value for r in table.itertuples()}
+    out = [
+        (
+            f"raw-pixel F1 below {pixel_max:.2f}",
+            v[("images", "raw_pixel_lr_f1")] < pixel_max,
+            f"{v[('images', 'raw_pixel_lr_f1')]:.3f}",
+        )
+    ]
+    for subject in sorted({s for s, _ in v if s.startswith("captions:")}):
+        f1 = v[(subject, "bag_of_words_f1")]
+        out.append((f"{subject}: bag-of-words F1 below {words_max:.2f}", f1 < words_max, f"{f1:.3f}"))
+        names = v[(subject, "class_name_mentions")]
+        out.append((f"{subject}: no caption names an FR class", names == 0, f"{names:.0f}"))
+    return out
+
+
+def all_checks(results: str | Path, main_prompt: str) -> list[Check]:
+    results = Path(results)
+    m = _metrics(results)
+    checks: list[Check] = []
+    report: dict[str, Any] = read_json(results / "pretrain" / "report.json") if (results / "pretrain").is_dir() else {}
+    if report.get("final"):
+        f = report["final"]
+        checks.append(
+            (
+                "pretraining: held-out Recall@5 >= 3x chance",
+                f["recall_at_5"] >= 3 * f["chance_recall_at_5"],
+                f"R@1 {f['recall_at_1']:.3f} (chance {f['chance_recall_at_1']:.3f}), "
+                f"R@5 {f['recall_at_5']:.3f} (chance {f['chance_recall_at_5']:.3f})",
+            )
+        )
+    checks += frozen_retrieval(m)
+    checks.append(trained_beats_frozen(m, main_prompt))
+    checks.append(no_collapse(m))
+    checks.append(loss_decreases(m))
+    checks += calibration_checks(pd.read_csv(results / "tables" / "calibration.csv"))
+    return checks

@@ -1,0 +1,75 @@
+"""Scientific guard tests on the embedded default: above chance, better than frozen, no collapse, and data that
+does not give the answer away.
+
+Not yet asserted, because the default does not meet them yet (issue 9 is open; `benchmarks/calibration.py` prints
+them): the frozen model's Recall@5 at 3x chance on the FR captions, a trained target beating frozen by more than
+its seed spread, and no trained run near the equal-cosine plateau.
+
+They need a finished run of the default. CI runs `snakemake --cores 2` first and points MORPHALIGN_DEFAULT_RUN at
+its working directory; without it the default runs here, in a temporary folder (about 15 minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    given = os.environ.get("MORPHALIGN_DEFAULT_RUN")
+    workdir = Path(given) if given else tmp_path_factory.mktemp("default")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(REPO / "config" / "config.yaml"), "--workflow-profile", "none"]
+    if given:  # a finished run of this very code and config: nothing may be left to do
+        plan = subprocess.run([*cmd, "-n"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert "Nothing to be done" in plan.stdout + plan.stderr, (plan.stdout + plan.stderr)[-3000:]
+    else:
+        done = subprocess.run([*cmd, "--cores", "2"], capture_output=True, text=True)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return workdir / "results"
+
+
+def _check(results: Path, name_part: str):
+    from morphalign.report.guards import all_checks
+
+    found = [c for c in all_checks(results, "curated") if name_part in c[0]]
+    assert found, f"no check named like {name_part!r}"
+    return found
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pretraining: held-out Recall@5",
+        "loss decrease",
+        "raw-pixel F1 below",
+        "bag-of-words F1 below",
+        "names an FR class",
+    ],
+)
+def test_guard(results, name):
+    for check, passed, detail in _check(results, name):
+        assert passed, f"{check}: {detail}"
+
+
+def test_frozen_image_probe_is_not_solved(results):
+    import json
+
+    frozen = json.loads((results / "runs" / "curated" / "frozen" / "metrics.json").read_text())
+    assert frozen["linear_probe_f1_image"] < 0.95
+
+
+def test_early_stopping_fires(results):
+    import json
+
+    logs = [json.loads(p.read_text()) for p in results.glob("runs/**/train_log.json")]
+    assert logs and any(log["stopped_early"] for log in logs)

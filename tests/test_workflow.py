@@ -201,7 +201,7 @@ def test_paper_config_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "paper.yaml"), "--quiet", "rules").stdout
     counts = job_counts(out)
     assert counts["finetune"] == 2 * 3 * 3 and counts["evaluate"] == 2 * (3 * 3 + 1)
-    assert "tiny_model" not in counts  # the Hub model is loaded, not built
+    assert "pretrain" not in counts and "pretrain_report" not in counts  # the Hub model is loaded, not built
 
 
 @pytest.mark.slow

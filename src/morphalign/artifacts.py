@@ -16,6 +16,8 @@ fits probes on `train` + `val` (the whole training pool) and scores on `test`.
 **Stage caches** (`cache` -> `train`, `embed`): `pixels.npy` (uint8 images resized to the model's resolution) and
 `tokens/{prompt}.npz` (`input_ids`, `truncated`, `lengths`), row i of each being dataset row i.
 
+**Pretraining report** (`pretrain` -> `report`): `PRETRAIN_REPORT_FILE` (JSON) inside the tiny model's folder.
+
 **Embeddings** (`embed` -> `evaluate`, `report`): an `.npz` with float arrays `train_image, train_text, test_image,
 test_text`, int arrays `train_label, test_label` and the row ids `train_id, test_id`; row i of an image array pairs
 with row i of the text array; "train" is the whole training pool.
@@ -105,6 +107,8 @@ def load_dataset(folder: str | Path) -> Dataset:
     validate_manifest(manifest, len(images), str(man_path))
     return Dataset(images=images, manifest=manifest)
 
+
+PRETRAIN_REPORT_FILE = "pretrain_report.json"
 
 # ---- captions table ----
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from morphalign.artifacts import PRETRAIN_REPORT_FILE
 from morphalign.io import atomic_path
 from morphalign.model.encode import image_features, text_features
 from morphalign.model.loss import sigmoid_loss
@@ -27,7 +28,6 @@ from morphalign.model.preprocess import PixelSpec, pixel_values, resize_images, 
 from morphalign.model.tiny import TinySpec, build_tiny
 from morphalign.pretrain.scenes import caption, scene
 
-REPORT_FILE = "pretrain_report.json"
 CORPUS_STREAM = 7  # the corpus's own seed stream, apart from the FR dataset's (0: train, 1: test)
 
 
@@ -176,5 +176,5 @@ def pretrain(folder: str | Path, spec: TinySpec, settings: PretrainSettings) -> 
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         (tmp / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2) + "\n")
-        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        (tmp / PRETRAIN_REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report

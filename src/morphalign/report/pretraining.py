@@ -15,14 +15,13 @@ matplotlib.use("Agg")  # headless: clusters and CI have no display
 
 import matplotlib.pyplot as plt
 
+from morphalign.artifacts import PRETRAIN_REPORT_FILE
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path, read_json, write_json
 
-REPORT_FILE = "pretrain_report.json"  # written into the model folder by the pretrain stage
-
 
 def pretraining_report(model_dir: str | Path, out_json: str | Path, out_png: str | Path) -> dict[str, Any]:
-    report = read_json(Path(model_dir) / REPORT_FILE)
+    report = read_json(Path(model_dir) / PRETRAIN_REPORT_FILE)
     write_json(out_json, report)
     epochs = report.get("epochs", [])
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))

@@ -310,11 +310,85 @@ def test_batch_mode_submits_polls_collects_and_resumes(server, tmp_path):
     audit = Audit(prompt="p", model=settings.model, mode="batch")
     failures = run_batch(items, client, "Describe.", settings, store, audit, "p", state, sleep=lambda s: None)
     assert failures == []
-    assert audit.batch_jobs[0] == job.name  # polled the saved job instead of paying again
+    assert audit.batch_jobs[0]["name"] == job.name  # polled the saved job instead of paying again
     assert len(store.load()) == 20 and not state.exists()
     assert len(srv.batches) > n_jobs  # the rest, and the retries of bad responses, went in new jobs
     report = audit.report({"gemini-2.5-flash": {"input_per_million": 1.0, "output_per_million": 1.0}})
     assert report["estimated_cost_usd"] == pytest.approx((audit.input_tokens + audit.output_tokens) / 1e6 * 0.5)
+
+
+def _batch_stage(srv, tmp_path, n=6, **captioning):
+    write_dataset(tmp_path / "ds", _images(n), _manifest(n))
+    ctx = Context(
+        captioning={"base_url": srv.url, "mode": "batch", "batch_poll_s": 0.01, **FAST, **captioning},
+        cache_dir=str(tmp_path / "cache"),
+        report_dir=str(tmp_path / "reports"),
+    )
+    out = tmp_path / "captions" / "control.csv"
+    out.parent.mkdir()
+    return lambda: run_captions(tmp_path / "ds", Prompt("control", "Describe.", "gemini"), out, ctx), out
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "says"),
+    [
+        ("BATCH_STATE_EXPIRED", {"code": 4, "message": "batch held past 48 hours"}, "4: batch held past 48 hours"),
+        ("BATCH_STATE_FAILED", None, "the API gave no error message"),
+    ],
+)
+def test_batch_that_does_not_succeed_stops_the_stage_and_names_the_job(server, tmp_path, state, error, says):
+    srv = server(batch_states=[state], batch_error=error)
+    run, out = _batch_stage(srv, tmp_path)
+    with pytest.raises(MorphalignError) as exc:
+        run()
+    msg = str(exc.value)
+    short = state.removeprefix("BATCH_STATE_")
+    for part in ("batches/fake1", "morphalign-control-", f"JOB_STATE_{short}", says, "'control'", "mode: online"):
+        assert part in msg
+    assert len(srv.batches) == 1  # stopped at once: nothing resubmitted in this run
+    assert srv.batches["batches/fake1"]["display_name"].startswith("morphalign-control-")
+    assert list(out.parent.iterdir()) == []  # no caption table, nothing half-written
+    assert not (tmp_path / "cache" / "control.batch.json").exists()
+    failures = pd.read_csv(tmp_path / "reports" / "control.failures.csv")
+    assert len(failures) == 6
+    assert set(failures.batch_job) == {"batches/fake1"} and set(failures.batch_state) == {f"JOB_STATE_{short}"}
+    assert set(failures.reason) == {f"batch_{short.lower()}"}
+    audit = json.loads((tmp_path / "reports" / "control.audit.json").read_text())
+    assert audit["batch_jobs"][0]["name"] == "batches/fake1" and audit["batch_jobs"][0]["state"] == f"JOB_STATE_{short}"
+    if error:
+        assert failures.last_error.iloc[0] == says and audit["batch_jobs"][0]["error"] == says
+
+    table = run()  # the next run resubmits, and the service now succeeds
+    assert len(srv.batches) == 2 and (table["status"] == "ok").all() and out.exists()
+    assert not (tmp_path / "reports" / "control.failures.csv").exists()
+
+
+def test_batch_resubmit_setting_resubmits_in_the_same_run(server, tmp_path):
+    srv = server(batch_states=["BATCH_STATE_CANCELLED"])
+    run, out = _batch_stage(srv, tmp_path, batch_resubmit=1)
+    table = run()
+    assert len(srv.batches) == 2 and (table["status"] == "ok").all() and out.exists()
+    audit = json.loads((tmp_path / "reports" / "control.audit.json").read_text())
+    assert [j["state"] for j in audit["batch_jobs"]] == ["JOB_STATE_CANCELLED", "JOB_STATE_SUCCEEDED"]
+
+
+def test_batch_item_error_keeps_its_code_and_message(server, tmp_path):
+    bad = {}
+
+    def plan(image_sha, prompt_sha, attempt):
+        bad.setdefault(image_sha, len(bad) == 0)  # the first image's requests always fail inside the batch
+        return "error" if bad[image_sha] else "ok"
+
+    srv = server(plan=plan)
+    run, out = _batch_stage(srv, tmp_path, tolerated_failure_fraction=0.2)
+    table = run()
+    assert out.exists()
+    assert (table["status"] == "failed:request_error").sum() == 1 and (table["status"] == "ok").sum() == 5
+    failures = pd.read_csv(tmp_path / "reports" / "control.failures.csv")
+    row = failures.iloc[0]
+    assert row.reason == "request_error" and row.last_error == "13: fake internal error"
+    assert row.attempts == FAST["max_attempts"] and row.batch_state == "JOB_STATE_SUCCEEDED"
+    assert row.batch_job in srv.batches
 
 
 # ---------------------------------------------------------------- stage, overrides

@@ -7,7 +7,11 @@ It speaks the protocol the SDK uses: `POST /{v1,v1beta}/models/{model}:generateC
 Faults are injected by a `plan(image_sha, prompt_sha, attempt) -> mode`, where `attempt` counts requests for the same
 (image, prompt) pair, 1-based, across the server's life. Modes: `ok`, `429` (with Retry-After), `500`, `503`, `slow`
 (answers only after `slow_s`, past the client's timeout), `drop` (closes the connection without answering), `empty`
-(no candidate), `safety` (finishReason SAFETY), `max_tokens` (cut at max tokens), `over_limit` (a 70-word caption).
+(no candidate), `safety` (finishReason SAFETY), `max_tokens` (cut at max tokens), `over_limit` (a 70-word caption),
+`error` (inside a batch: the item's own error, code 13; online: a 500).
+
+A batch job ends in the states of `batch_states`, one per job in creation order (then SUCCEEDED); a job that ends
+FAILED, CANCELLED or EXPIRED has no responses and carries `batch_error`, if set, as the operation's error.
 
 The server binds 127.0.0.1 on a random port and serves from a background thread; `close()` stops it.
 """
@@ -92,6 +96,8 @@ class FakeGemini:
     slow_s: float = 3.0
     retry_after_s: str = "0.1"
     requests: list[Request] = field(default_factory=list)
+    batch_states: list[str] = field(default_factory=list)  # how successive batch jobs end (then SUCCEEDED)
+    batch_error: dict | None = None  # the operation's error for a job that does not succeed
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -263,8 +269,8 @@ class FakeGemini:
                 mode = req.mode
                 if mode == "429":
                     return self._error(429, "RESOURCE_EXHAUSTED", {"Retry-After": server.retry_after_s})
-                if mode in ("500", "503"):
-                    return self._error(int(mode), "INTERNAL" if mode == "500" else "UNAVAILABLE")
+                if mode in ("500", "503", "error"):
+                    return self._error(503 if mode == "503" else 500, "UNAVAILABLE" if mode == "503" else "INTERNAL")
                 if mode == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -274,20 +280,21 @@ class FakeGemini:
                 self._send(200, server.response_for(mode, image_sha, prompt_sha))
 
             def _batch_create(self, body: dict) -> None:
-                reqs = body.get("batch", {}).get("inputConfig", {}).get("requests", {}).get("requests", [])
+                batch = body.get("batch", {})
+                reqs = batch.get("inputConfig", {}).get("requests", {}).get("requests", [])
                 name = f"batches/fake{len(server.batches) + 1}"
+                end = server.batch_states.pop(0) if server.batch_states else "BATCH_STATE_SUCCEEDED"
                 results = []
                 for r in reqs:
                     image_sha, prompt_sha = server._shas(r.get("request", {}))
                     req = server._next(image_sha, prompt_sha)
+                    meta = r.get("metadata", {})
+                    if req.mode == "error":
+                        results.append({"error": {"code": 13, "message": "fake internal error"}, "metadata": meta})
+                        continue
                     mode = req.mode if req.mode not in ("429", "500", "503", "slow", "drop", "held") else "empty"
-                    results.append(
-                        {
-                            "response": server.response_for(mode, image_sha, prompt_sha),
-                            "metadata": r.get("metadata", {}),
-                        }
-                    )
-                server.batches[name] = {"results": results}
+                    results.append({"response": server.response_for(mode, image_sha, prompt_sha), "metadata": meta})
+                server.batches[name] = {"results": results, "end": end, "display_name": batch.get("displayName")}
                 self._send(
                     200, {"name": name, "metadata": {"@type": "x", "name": name, "state": "BATCH_STATE_PENDING"}}
                 )
@@ -295,12 +302,18 @@ class FakeGemini:
             def _batch_get(self, name: str) -> None:
                 server.batch_gets[name] += 1
                 done = server.batch_gets[name] >= 2  # running on the first poll, done on the second
-                meta = {"@type": "x", "name": name, "state": "BATCH_STATE_SUCCEEDED" if done else "BATCH_STATE_RUNNING"}
+                job = server.batches[name]
+                state = job["end"] if done else "BATCH_STATE_RUNNING"
+                meta = {"@type": "x", "name": name, "state": state}
+                if job["display_name"]:
+                    meta["displayName"] = job["display_name"]
                 obj = {"name": name, "metadata": meta, "done": done}
-                if done:
-                    inlined = {"inlinedResponses": {"inlinedResponses": server.batches[name]["results"]}}
+                if done and state == "BATCH_STATE_SUCCEEDED":
+                    inlined = {"inlinedResponses": {"inlinedResponses": job["results"]}}
                     meta["output"] = inlined
                     obj["response"] = {"@type": "x", **inlined}
+                elif done and server.batch_error:
+                    obj["error"] = server.batch_error
                 self._send(200, obj)
 
         return Handler

@@ -9,7 +9,7 @@ import pandas as pd
 
 from morphalign.captions.backends import Context, Prompt
 from morphalign.captions.gemini.client import GeminiSettings, api_key, image_hash, make_client, png_bytes
-from morphalign.captions.gemini.runner import Audit, Item, run_batch, run_online
+from morphalign.captions.gemini.runner import Audit, BatchJobEnded, Item, run_batch, run_online
 from morphalign.captions.gemini.store import CaptionStore, caption_key
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path, write_json
@@ -51,7 +51,8 @@ class GeminiBackend:
             images=len(items),
             cached=len(items) - sum(it.key not in cached for it in items),
         )
-        failures = []
+        failures: list = []
+        ended: BatchJobEnded | None = None
         if missing:
             client = make_client(s, self.key)
             try:
@@ -68,6 +69,8 @@ class GeminiBackend:
                     )
                 else:
                     failures = run_online(missing, client, prompt.text, s, store, audit, prompt.name)
+            except BatchJobEnded as exc:  # reported below, then raised: the reports say which job and why
+                ended, failures = exc, exc.failures
             finally:
                 store.close()
         audit.seconds = time.time() - t0
@@ -78,6 +81,8 @@ class GeminiBackend:
                 pd.DataFrame([f.__dict__ for f in failures]).to_csv(tmp, index=False)
         else:
             failures_path.unlink(missing_ok=True)
+        if ended is not None:
+            raise MorphalignError(f"{ended} Failures: {failures_path}; audit: {audit_path}")
         records = store.load()
         key_of = {it.id: it.key for it in items}
         failure_by_key = {key_of[f.id]: f for f in failures}

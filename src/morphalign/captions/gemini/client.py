@@ -64,6 +64,7 @@ class GeminiSettings:
     mode: str = "online"
     batch_poll_s: float = 30.0
     batch_chunk: int = 1000
+    batch_resubmit: int = 0  # jobs that end FAILED/CANCELLED/EXPIRED are resubmitted only on the next run
     tolerated_failure_fraction: float = 0.0
     prices: dict[str, dict[str, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 

@@ -8,14 +8,19 @@
   over the word limit) are retried too; after `max_attempts` the image is reported failed with its reason.
   Retries live here rather than in the SDK's `HttpRetryOptions`, which ignores `Retry-After` and cannot retry a
   response that arrived but is unusable.
-- Batch mode: missing requests go to `client.batches` in chunks at the lower batch price; the job name is saved
-  before polling, so a rerun resumes polling the same job instead of paying again.
+- Batch mode: missing requests go to `client.batches` in chunks at the lower batch price, each job named
+  `morphalign-<prompt>-<hash of its requests>`; the job name is saved before polling, so a rerun resumes polling the
+  same job instead of paying again. A job that ends FAILED, CANCELLED or EXPIRED stops the stage at once with an
+  error naming the job, its state and its message: the next run resubmits it (or `batch_resubmit` times in this run).
+  An item's own error inside a finished job keeps its code and message, and is retried in a later job.
 - Audit: requests sent, cache hits, retries, failures, tokens from the usage metadata, and the estimated cost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import random
 import sys
@@ -51,6 +56,16 @@ class Failure:
     attempts: int
     last_error: str | None = None
     partial: str | None = None
+    batch_job: str | None = None
+    batch_state: str | None = None
+
+
+class BatchJobEnded(MorphalignError):
+    """A batch job ended FAILED, CANCELLED or EXPIRED; `failures` are the items it held."""
+
+    def __init__(self, message: str, failures: list[Failure]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 @dataclass
@@ -69,7 +84,7 @@ class Audit:
     reasons: Counter = field(default_factory=Counter)
     input_tokens: int = 0
     output_tokens: int = 0
-    batch_jobs: list[str] = field(default_factory=list)
+    batch_jobs: list[dict[str, Any]] = field(default_factory=list)  # name, display name, final state, error
     seconds: float = 0.0
 
     def add_usage(self, outcome: Outcome) -> None:
@@ -305,6 +320,71 @@ TERMINAL_OK = {"JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
 TERMINAL_BAD = {"JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 
 
+def display_name(prompt: str, keys: list[str]) -> str:
+    """The job's name in the console: the prompt and a short hash of the requests it holds."""
+    digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:10]
+    return f"morphalign-{prompt}-{digest}"
+
+
+def _job_error(client, job) -> str | None:
+    """The error a finished job carries, as 'code: message'.
+
+    The SDK fills `job.error` on Vertex AI but drops the operation's `error` on the Developer API (google-genai 3.6),
+    so there it is read from the raw operation through the client's own HTTP layer.
+    """
+    err = getattr(job, "error", None)
+    if err is None and not getattr(client, "vertexai", False):
+        with contextlib.suppress(Exception):  # best effort: the state alone still names what happened
+            raw = client._api_client.request("get", job.name, {}, None)
+            err = (json.loads(raw.body) if raw.body else {}).get("error")
+    if err is None:
+        return None
+    code = err.get("code") if isinstance(err, dict) else getattr(err, "code", None)
+    message = err.get("message") if isinstance(err, dict) else getattr(err, "message", None)
+    return redact(f"{code}: {message}" if code is not None else str(message))
+
+
+def _ended_message(prompt: str, entry: dict[str, Any], n: int) -> str:
+    what = {"JOB_STATE_EXPIRED": "expired", "JOB_STATE_FAILED": "failed", "JOB_STATE_CANCELLED": "was cancelled"}
+    error = f" with error {entry['error']}" if entry["error"] else " (the API gave no error message)"
+    return (
+        f"batch job {entry['name']} ({entry['display_name']}) for prompt {prompt!r} {what[entry['state']]} "
+        f"[{entry['state']}]{error}; none of its {n} captions were kept. Rerun to submit them again (captions "
+        "already stored are not requested again), set captioning.mode: online to request them one by one, or set "
+        "captioning.batch_resubmit to resubmit such jobs automatically."
+    )
+
+
+def _submit(client, chunk: list[Item], prompt: str, prompt_text: str, settings: GeminiSettings, state_path: Path):
+    from google.genai import errors
+
+    keys = [it.key for it in chunk]
+    label = display_name(prompt, keys)
+    try:
+        job = client.batches.create(
+            model=settings.model,
+            src=_batch_requests(chunk, prompt_text, settings),
+            config={"display_name": label},
+        )
+    except errors.APIError as exc:
+        raise MorphalignError(redact(f"Batch API refused the job: HTTP {exc.code} {exc.message}")) from None
+    state = {"prompt": prompt, "job": job.name, "display_name": label, "keys": keys}
+    with atomic_path(state_path) as tmp:
+        tmp.write_text(json.dumps(state))
+    return state
+
+
+def _item_outcome(resp, max_words: int) -> tuple[Outcome, str | None]:
+    """A batch item's outcome, and its own error ('code: message') if it has one instead of a response."""
+    err = getattr(resp, "error", None)
+    if err is not None:
+        code, message = getattr(err, "code", None), getattr(err, "message", None)
+        return Outcome(False, reason="request_error"), redact(f"{code}: {message}")
+    if resp.response is None:
+        return Outcome(False, reason="empty"), None
+    return classify(resp.response, max_words), None
+
+
 def run_batch(
     items: list[Item],
     client,
@@ -316,57 +396,75 @@ def run_batch(
     state_path: str | Path,
     sleep=time.sleep,
 ) -> list[Failure]:
-    """Submit missing items as Batch API jobs (resuming a saved job), poll, collect; retry failures in new jobs."""
-    from google.genai import errors
+    """Submit missing items as Batch API jobs (resuming a saved job), poll, collect; retry failed items in new jobs.
 
+    Raises `BatchJobEnded` when a job ends FAILED, CANCELLED or EXPIRED more than `batch_resubmit` times.
+    """
     state_path = Path(state_path)
     by_key = {it.key: it for it in items}
     attempts: Counter = Counter()
-    last: dict[str, Outcome] = {}
+    last: dict[str, tuple[Outcome, str | None, dict[str, Any]]] = {}
     pending = dict(by_key)
+    ended = 0
     while pending:
         state = json.loads(state_path.read_text()) if state_path.is_file() else None
         if state is None or state.get("prompt") != prompt:
             chunk = [pending[k] for k in list(pending)[: settings.batch_chunk]]
-            try:
-                job = client.batches.create(model=settings.model, src=_batch_requests(chunk, prompt_text, settings))
-            except errors.APIError as exc:
-                raise MorphalignError(redact(f"Batch API refused the job: HTTP {exc.code} {exc.message}")) from None
+            state = _submit(client, chunk, prompt, prompt_text, settings, state_path)
             audit.requests += len(chunk)
-            state = {"prompt": prompt, "job": job.name, "keys": [it.key for it in chunk]}
-            with atomic_path(state_path) as tmp:
-                tmp.write_text(json.dumps(state))
-        audit.batch_jobs.append(state["job"])
+        entry = {"name": state["job"], "display_name": state.get("display_name"), "state": None, "error": None}
+        audit.batch_jobs.append(entry)
         while True:
             job = client.batches.get(name=state["job"])
             name = _state_name(job.state)
             if name in TERMINAL_OK or name in TERMINAL_BAD:
                 break
             sleep(settings.batch_poll_s)
-        responses = (job.dest.inlined_responses or []) if name in TERMINAL_OK and job.dest else []
+        entry["state"] = name
+        if name in TERMINAL_BAD:
+            state_path.unlink(missing_ok=True)  # the next run submits these items in a new job
+            entry["error"] = _job_error(client, job)
+            ended += 1
+            held = [k for k in state["keys"] if k in pending]
+            if ended > settings.batch_resubmit:
+                failures = [
+                    Failure(
+                        pending[k].id,
+                        f"batch_{name.removeprefix('JOB_STATE_').lower()}",
+                        None,
+                        attempts[k],
+                        entry["error"],
+                        None,
+                        entry["name"],
+                        name,
+                    )
+                    for k in held
+                ]
+                audit.failures += len(failures)
+                audit.reasons[failures[0].reason if failures else name] += len(failures)
+                raise BatchJobEnded(redact(_ended_message(prompt, entry, len(held))), failures)
+            audit.retries += len(held)
+            continue  # resubmitted, as `batch_resubmit` allows
         seen = set()
-        for resp in responses:
+        for resp in (job.dest.inlined_responses or []) if job.dest else []:
             key = (resp.metadata or {}).get("key")
             if key not in pending:
                 continue
             seen.add(key)
             attempts[key] += 1
-            outcome = (
-                classify(resp.response, settings.max_words)
-                if resp.response is not None
-                else Outcome(False, reason="empty")
-            )
+            outcome, error = _item_outcome(resp, settings.max_words)
             audit.add_usage(outcome)
             if outcome.ok:
                 it = pending.pop(key)
                 store.append(_record(it, prompt, settings.model, outcome, attempts[key], batch_job=state["job"]))
                 audit.completed += 1
             else:
-                last[key] = outcome
+                last[key] = (outcome, error, entry)
         for key in state["keys"]:
             if key in pending and key not in seen:
-                attempts[key] += 1  # the job failed or returned nothing for it
-        state_path.unlink(missing_ok=True)
+                attempts[key] += 1  # the job returned nothing for it
+                last[key] = (Outcome(False, reason="missing_from_batch"), None, entry)
+        state_path.unlink(missing_ok=True)  # collected: the next submission is a new job
         for key in [k for k in pending if attempts[k] >= settings.max_attempts]:
             pending.pop(key)
         audit.retries += sum(1 for k in pending if attempts[k] > 0)
@@ -374,15 +472,21 @@ def run_batch(
     stored = store.load()  # read once: this loop runs over every item
     for key, it in by_key.items():
         if attempts[key] >= settings.max_attempts and key not in stored:
-            out = last.get(key)
-            reason = out.reason if out else "batch_job_failed"
+            out, error, where = last[key]
             failures.append(
                 Failure(
-                    it.id, reason, out.finish_reason if out else None, attempts[key], None, out.partial if out else None
+                    it.id,
+                    out.reason or "failed",
+                    out.finish_reason,
+                    attempts[key],
+                    error,
+                    out.partial,
+                    where["name"],
+                    where["state"],
                 )
             )
             audit.failures += 1
-            audit.reasons[reason] += 1
+            audit.reasons[out.reason or "failed"] += 1
     return failures
 
 

@@ -38,7 +38,8 @@ def orientation(angle_deg: float) -> str:
         return "horizontal"
     if 67.5 <= a < 112.5:
         return "vertical"
-    return "diagonal from lower left to upper right" if a < 67.5 else "diagonal from upper left to lower right"
+    # the two diagonals differ in words, not only in word order, which a small text model reads poorly
+    return "diagonal, rising toward the upper right" if a < 67.5 else "diagonal, falling toward the lower right"
 
 
 def size_word(extent_px: float) -> str:

@@ -40,6 +40,11 @@ knot knots blobs clump clumps ring shell halo fan tail smudge wisp wisps filamen
 single lone isolated pair pairs chain trail line lines outward inward outer inner opposite symmetric
 centered centred off-centre off-center frame corner corners half across along over under above below
 dominant dominates strongest weakest weaker stronger equal similar unequal mostly partly nearly
+out runs stand stands pixels pixel close within axis present peak peaks peaking nothing else unrelated surrounding
+empty monochrome featuring black-and-white band noisy telescope clear tip tips around dots scattered nearby reach
+most strongly off than far distance like dumbbell dim dimmer dims emerge emerges become brilliant concentrated wispy
+extension extensions hot throughout fairly even evenly brightness heart soft trailing smooth uniform crooked arched
+bow-shaped rather main also linear feature features rising falling
 """
 _CORPUS = _CORPUS_TEXT.split()
 
@@ -55,7 +60,7 @@ class TinySpec:
     image_size: int = 64  # radio cut-outs are sparse: 64 px with 8 px patches keeps compact sources visible
     patch_size: int = 8
     max_length: int = 64  # SigLIP-2's text length
-    vocab_size: int = 600
+    vocab_size: int = 800  # enough for a 40-word caption to take about 50 tokens, as with the real vocabulary
     seed: int = 0
 
 

@@ -1,10 +1,14 @@
 """Pretraining the tiny SigLIP on radio-sky scenes: the base model that the `frozen` target and LoRA start from.
 
 The model is built (`model.tiny`), then every weight, the logit scale and bias included, is trained with the sigmoid
-loss on a corpus of generic scenes (`pretrain.scenes`), with AdamW, a warm-up and a cosine decay. Each scene has
-several paraphrased captions and each step picks one of them per pair. Held-out scenes measure image-text
-Recall@1 and Recall@5 (both directions averaged) against chance after every epoch. The model folder holds what
-`save_pretrained` writes, the tiny spec, and `pretrain_report.json`.
+loss on a corpus of generic scenes (`pretrain.scenes`), with AdamW (no decay on biases, norms, embeddings and the
+logit scale and bias), a warm-up and a cosine decay. Each scene has several paraphrased captions and each step
+picks one of them per pair. With `twins`, each scene shares its batch with a rotated or mirrored copy and that
+copy's own captions: a hard negative that differs only in layout. The logit bias starts at the prior log-odds of a
+positive pair in a batch, -log(batch - 1), as SigLIP's -10 does for 32k batches; at -10 a small batch first drives
+every embedding to one point. Held-out scenes (and their twins) measure image-text Recall@1 and Recall@5 (both
+directions averaged) against chance after every epoch. The model folder holds what `save_pretrained` writes, the
+tiny spec, and `pretrain_report.json`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from morphalign.model.encode import image_features, text_features
 from morphalign.model.loss import sigmoid_loss
 from morphalign.model.preprocess import PixelSpec, pixel_values, resize_images, tokenize
 from morphalign.model.tiny import TinySpec, build_tiny
-from morphalign.pretrain.scenes import caption, scene
+from morphalign.pretrain.scenes import DIHEDRAL, caption, scene, twin_image, twin_parts
 
 CORPUS_STREAM = 7  # the corpus's own seed stream, apart from the FR dataset's (0: train, 1: test)
 
@@ -44,28 +48,46 @@ class PretrainSettings:
     weight_decay: float
     warmup_ratio: float
     seed: int
+    twins: bool = True
 
 
 @dataclass(frozen=True)
 class Corpus:
-    pixels: np.ndarray  # resized uint8 images, scenes in order
-    tokens: np.ndarray  # captions_per_scene x scenes x max_length token ids
+    """Resized images and tokenised captions; with twins, scene i is row 2i and its twin row 2i + 1."""
+
+    pixels: np.ndarray  # resized uint8 images, in row order
+    tokens: np.ndarray  # captions_per_scene x rows x max_length token ids
     captions: list[list[str]]
+    twins: bool
 
     def __len__(self) -> int:
         return len(self.pixels)
 
+    def rows(self, scenes: np.ndarray) -> np.ndarray:
+        """The rows of these scenes, each scene's twin right after it."""
+        if not self.twins:
+            return scenes
+        return np.stack([2 * scenes, 2 * scenes + 1], axis=1).ravel()
 
-def build_corpus(n: int, per_scene: int, seed: int, spec: PixelSpec, tokenizer, max_length: int) -> Corpus:
-    """Draw `n` scenes with `per_scene` captions each, resized and tokenised for the model."""
+
+def build_corpus(
+    n: int, per_scene: int, seed: int, spec: PixelSpec, tokenizer, max_length: int, twins: bool = True
+) -> Corpus:
+    """Draw `n` scenes with `per_scene` captions each (and each scene's twin), resized and tokenised."""
     rng = np.random.default_rng([seed, CORPUS_STREAM])
     images, captions = [], []
     for _ in range(n):
         image, parts = scene(rng)
-        images.append(image)
+        resized = resize_images(image[None], spec)[0]
+        images.append(resized)
         captions.append([caption(parts, rng) for _ in range(per_scene)])
+        if twins:  # a random rotation or mirror image, never the identity
+            k, flip = DIHEDRAL[int(rng.integers(1, len(DIHEDRAL)))]
+            images.append(twin_image(resized, k, flip))
+            moved = twin_parts(parts, k, flip)
+            captions.append([caption(moved, rng) for _ in range(per_scene)])
     tokens = np.stack([tokenize([c[k] for c in captions], tokenizer, max_length).input_ids for k in range(per_scene)])
-    return Corpus(resize_images(np.stack(images), spec), tokens, captions)
+    return Corpus(np.stack(images), tokens, captions, twins)
 
 
 def _embed(model, corpus: Corpus, rows: np.ndarray, spec: PixelSpec, batch: int = 250) -> tuple[torch.Tensor, ...]:
@@ -98,6 +120,15 @@ def held_out_scores(model, corpus: Corpus, rows: np.ndarray, spec: PixelSpec) ->
     return out
 
 
+def param_groups(model, settings: PretrainSettings) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices only: not on biases, norms, embeddings, or the logit scale and bias."""
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        matrix = p.ndim >= 2 and not name.endswith(("position_embedding.weight", "token_embedding.weight"))
+        (decay if matrix else plain).append(p)
+    return [{"params": decay, "weight_decay": settings.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
 def _schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:
@@ -107,10 +138,10 @@ def _schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.La
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_epoch(model, corpus: Corpus, rows: np.ndarray, spec: PixelSpec, batch: int, opt, sched, rng) -> float:
-    """One pass over the training scenes, one random caption per scene; the mean loss."""
+def train_epoch(model, corpus: Corpus, scenes: np.ndarray, spec: PixelSpec, batch: int, opt, sched, rng) -> float:
+    """One pass over the training scenes (each with its twin in the same batch), one random caption each."""
     losses = []
-    order = rng.permutation(rows)
+    order = corpus.rows(rng.permutation(scenes))
     for s in range(0, len(order) - batch + 1, batch):
         r = order[s : s + batch]
         variant = rng.integers(corpus.tokens.shape[0], size=len(r))
@@ -140,23 +171,26 @@ def pretrain(folder: str | Path, spec: TinySpec, settings: PretrainSettings) -> 
             pixel_spec,
             processor.tokenizer,
             spec.max_length,
+            settings.twins,
         )
         report["corpus_seconds"] = round(time.time() - t0, 1)
         report["sample_captions"] = [c[0] for c in corpus.captions[:5]]
-        train_rows = np.arange(settings.n_scenes)
-        held_out = np.arange(settings.n_scenes, len(corpus))
+        train_scenes = np.arange(settings.n_scenes)
+        held_out = corpus.rows(np.arange(settings.n_scenes, settings.n_scenes + settings.n_held_out))
         torch.manual_seed(settings.seed)
+        with torch.no_grad():  # the log prior odds of a positive pair, as SigLIP's -10 is for its 32k batches
+            model.logit_bias.fill_(-math.log(settings.batch_size - 1))
         model.train()
         for p in model.parameters():
             p.requires_grad_(True)  # every weight, the logit scale and bias included
-        opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-        total = settings.epochs * (settings.n_scenes // settings.batch_size)
+        opt = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
+        total = settings.epochs * (len(corpus.rows(train_scenes)) // settings.batch_size)
         sched = _schedule(opt, int(settings.warmup_ratio * total), total)
         rng = np.random.default_rng([settings.seed, CORPUS_STREAM, 1])
         report["initial"] = held_out_scores(model, corpus, held_out, pixel_spec)
         for epoch in range(1, settings.epochs + 1):
             te = time.time()
-            loss = train_epoch(model, corpus, train_rows, pixel_spec, settings.batch_size, opt, sched, rng)
+            loss = train_epoch(model, corpus, train_scenes, pixel_spec, settings.batch_size, opt, sched, rng)
             scores = held_out_scores(model, corpus, held_out, pixel_spec)
             report["epochs"].append(
                 {"epoch": epoch, "train_loss": loss, **scores, "seconds": round(time.time() - te, 2)}
@@ -168,8 +202,8 @@ def pretrain(folder: str | Path, spec: TinySpec, settings: PretrainSettings) -> 
                 flush=True,
             )
         report["final"] = report["epochs"][-1]
-        report["logit_scale"] = float(model.logit_scale.exp())
-        report["logit_bias"] = float(model.logit_bias)
+        report["logit_scale"] = float(model.logit_scale.detach().exp())
+        report["logit_bias"] = float(model.logit_bias.detach())
     report["wall_time_s"] = round(time.time() - t0, 1)
     model.eval()
     with atomic_path(folder, directory=True) as tmp:

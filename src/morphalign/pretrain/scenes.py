@@ -14,6 +14,9 @@ cut-out centred on a source. Each component is one of:
 Captions are templated and paraphrased from the scene's true layout: how many components, where they are, how
 large, which way they run and toward which sides they extend, and where they are brightest; facts may be left
 out, and the order varies. The spatial words are those of `morphalign.words`, which the FR captions use too.
+A scene's *twin* (`twin_image`, `twin_parts`) is the same scene turned by quarter turns and/or mirrored, with its
+parts moved to match, so its captions change exactly where the layout does.
+
 Nothing here knows about FR classes, and the vocabulary avoids radio-galaxy taxonomy (jet, lobe, hotspot, plume,
 core): the scenes have no class. The corpus has its own seed stream, separate from the FR dataset's.
 """
@@ -44,7 +47,7 @@ class Part:
     x: float
     y: float
     extent: float  # px, largest dimension
-    angle: float  # degrees in [0, 180): the orientation of its long axis
+    angle: float  # degrees: the direction of its long axis (for a double, toward its first, brighter end)
     peak: float  # peak brightness before the beam (the brightest part of the scene is 1)
     bright: str = "middle"  # where it is brightest: middle | ends | one end | even
     bright_side: str = ""  # for "one end": the direction of the brighter end from the middle
@@ -127,6 +130,33 @@ def scene(rng: np.random.Generator) -> tuple[np.ndarray, list[Part]]:
     return image, sorted(parts, key=lambda p: -p.peak)
 
 
+# ---- twins: the same scene rotated or mirrored ----
+
+DIHEDRAL = tuple((k, flip) for flip in (False, True) for k in range(4))  # (quarter turns, mirrored first)
+
+
+def twin_image(image: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """An image (rows, columns first) mirrored left-right if `flip`, then turned `k` quarter turns anticlockwise."""
+    if flip:
+        image = image[:, ::-1]
+    return np.ascontiguousarray(np.rot90(image, k, axes=(0, 1)))
+
+
+def twin_parts(parts: list[Part], k: int, flip: bool, size: int = IMAGE_SIZE) -> list[Part]:
+    """The parts of `twin_image(image, k, flip)`: positions, axes and the brighter end's side move with the image."""
+    out = []
+    for p in parts:
+        x, y, angle = p.x, p.y, p.angle
+        if flip:
+            x, angle = size - 1 - x, 180.0 - angle
+        for _ in range(k):  # a quarter turn anticlockwise: (x, y) -> (y, size - 1 - x)
+            x, y, angle = y, size - 1 - x, angle + 90.0
+        angle %= 360.0
+        side = direction_word(*direction(angle)) if p.bright == "one end" else p.bright_side
+        out.append(Part(p.kind, x, y, p.extent, angle, p.peak, p.bright, side))
+    return out
+
+
 # ---- captions ----
 
 _KIND_WORDS = {
@@ -159,8 +189,10 @@ def _describe_part(p: Part, rng: np.random.Generator, main: bool) -> str:
     noun = _pick(rng, _KIND_WORDS[p.kind])
     bits = [f"a {noun}" if p.kind == "compact" else f"a {size_word(p.extent)} {noun}", place]
     extended = p.kind not in ("compact", "diffuse")
-    if extended and rng.random() < 0.7:
-        bits.append(_pick(rng, [f"oriented {orientation(p.angle)}", f"extending toward the {' and '.join(p.ends())}"]))
+    if extended and (main or rng.random() < 0.5):  # the main part's axis is always given: the hardest fact to learn
+        bits.append(_pick(rng, [f"oriented {orientation(p.angle)}", f"with its axis {orientation(p.angle)}"]))
+    if extended and rng.random() < 0.4:
+        bits.append(f"extending toward the {' and '.join(p.ends())}")
     if main and extended and rng.random() < 0.8:
         bits.append(_pick(rng, _BRIGHT[p.bright]).format(side=p.bright_side))
     return " ".join(bits)

@@ -254,12 +254,15 @@ def test_gemini_captions_through_the_workflow_never_leak_the_key(tmp_path, monke
         assert "captions failed for prompt 'curated'" in failed.stdout + failed.stderr
         assert "failures.csv" in failed.stdout + failed.stderr
         n_first = len(srv.requests)
+        failed_first = len(pd.read_csv(tmp_path / "results" / "captions" / "reports" / "curated.failures.csv"))
         cfg["captioning"]["tolerated_failure_fraction"] = 0.25
         snakemake(tmp_path, target, "--cores", "1", "--configfile", str(write_config(tmp_path, cfg)))
         table = pd.read_csv(tmp_path / target)
         assert len(table) == 88 and table["caption"].str.strip().ne("").all()
-        # the rerun only asked again for the captions that had failed
-        assert len(srv.requests) - n_first == 3 * (table["status"] != "ok").sum()
+        # the rerun only asked again for the captions that had failed (a load-induced timeout counts as failed)
+        again = srv.requests[n_first:]
+        assert len({r.image_sha for r in again}) == failed_first and len(again) <= 3 * failed_first
+        assert (table["status"] != "ok").sum() <= failed_first
     key = srv.api_key.encode()
     leaks = [p for p in tmp_path.rglob("*") if p.is_file() and key in p.read_bytes()]
     assert leaks == []

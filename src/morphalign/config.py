@@ -7,6 +7,7 @@ message names the offending key (`dataset.val_seed: 'x' is not of type 'integer'
 from __future__ import annotations
 
 import copy
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,11 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
             msg = f"{_path(e)}: {e.instance!r} is not one of {e.validator_value}"
         elif e.validator in ("minLength", "pattern") and _path(e).endswith(".text"):
             msg = f"{_path(e)}: a prompt needs a non-empty text"
+        elif _path(e) == "seeds" or _path(e).startswith("seeds."):
+            msg = (
+                f"seeds: {e.instance!r} is not valid: give a count n >= 1 (seeds 0..n-1, e.g. `seeds: 3`) or a list "
+                "of distinct integers >= 0 (e.g. `seeds: [0, 1, 2]`)"
+            )
         else:
             msg = f"{_path(e)}: {e.message}"
         raise MorphalignError(f"invalid config: {msg}")
@@ -110,6 +116,34 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         for key in ("images_dir", "labels_csv"):
             if not cfg["dataset"]["folder"][key]:
                 raise MorphalignError(f"invalid config: dataset.folder.{key} is required for source: folder")
+    prompts = sorted(cfg["prompts"])
+    main, ref = cfg["report"]["main_prompt"], cfg["report"]["reference_prompt"]
+    if main not in cfg["prompts"]:
+        raise MorphalignError(f"invalid config: report.main_prompt: no prompt named {main!r}; prompts: {prompts}")
+    if ref not in cfg["prompts"] and len(prompts) > 1:  # with one prompt there is nothing to subtract
+        raise MorphalignError(f"invalid config: report.reference_prompt: no prompt named {ref!r}; prompts: {prompts}")
+    if cfg["captioning"].get("overrides"):
+        check_override_prompts(cfg["captioning"]["overrides"], prompts)
+
+
+def check_override_prompts(path: str | Path, prompts: list[str]) -> None:
+    """Every row of the overrides file names a configured prompt (a typo would drop the row silently)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MorphalignError(f"invalid config: captioning.overrides: {path} not found")
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise MorphalignError(f"{path}: the file is empty (expected a header row: id, prompt, caption, note)")
+    header = [h.strip() for h in rows[0]]
+    if "prompt" not in header:
+        raise MorphalignError(f"{path}: no 'prompt' column in the header {header} (expected id, prompt, caption, note)")
+    col = header.index("prompt")
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise MorphalignError(f"{path}: row {i} has {len(row)} fields, the header {len(header)}")
+        if row[col] not in prompts:
+            raise MorphalignError(f"{path}: row {i}: prompt {row[col]!r} is not configured; prompts: {prompts}")
 
 
 def seeds(cfg: dict[str, Any]) -> list[int]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -102,3 +103,96 @@ def test_workflow_planning_refuses_a_main_prompt_typo(tmp_path):
     assert done.returncode != 0
     assert "report.main_prompt: no prompt named 'curatd'" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+# ---------------------------------------------------------------- folder datasets
+
+
+def _folder(tmp_path: Path, rows: list[tuple[str, str, str]], csv_text: str | None = None) -> tuple[Path, Path]:
+    """PNG images (distinct content per file name) and a labels CSV of (file, label, split) rows."""
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir(exist_ok=True)
+    for name, _, _ in rows:
+        img = np.zeros((150, 150), np.uint8)
+        img[70:80, 70:80] = 200
+        img[0, sum(map(ord, name)) % 150] = 90  # one pixel that differs by name
+        Image.fromarray(img).save(folder / name)
+    csv = tmp_path / "labels.csv"
+    csv.write_text(
+        csv_text if csv_text is not None else "file,label,split\n" + "".join(f"{f},{lab},{sp}\n" for f, lab, sp in rows)
+    )
+    return folder, csv
+
+
+TWO_CLASSES = [("a.png", "FR-I", "train"), ("b.png", "FR-II", "train"), ("c.png", "FR-I", "test")]
+
+FOLDER_CASES = [
+    (
+        "one class",
+        [("a.png", "FR-I", "train"), ("b.png", "FR-I", "test")],
+        None,
+        r"one class only \(\['FR-I'\]\); a classifier needs at least two",
+    ),
+    ("file listed twice", [*TWO_CLASSES, ("a.png", "FR-I", "test")], None, r"file 'a.png' is listed in rows 2 and 5"),
+    ("empty labels CSV", TWO_CLASSES, "", r"labels.csv: the file is empty"),
+    ("malformed labels CSV", TWO_CLASSES, 'file,label\n"a.png,FR-I\n', r"labels.csv: not a valid CSV"),
+]
+
+
+@pytest.mark.parametrize(("case", "rows", "csv_text", "message"), FOLDER_CASES, ids=[c[0] for c in FOLDER_CASES])
+def test_folder_dataset_is_refused_with_the_row_named(tmp_path, case, rows, csv_text, message):
+    from morphalign.data.folder import build
+
+    folder, csv = _folder(tmp_path, rows, csv_text)
+    with pytest.raises(MorphalignError, match=message):
+        build(folder, csv)
+
+
+def test_same_image_content_in_two_splits_is_refused(tmp_path):
+    from morphalign.data.folder import build
+
+    folder, csv = _folder(tmp_path, TWO_CLASSES)
+    (folder / "copy.png").write_bytes((folder / "c.png").read_bytes())  # a test image, renamed, in training
+    csv.write_text(csv.read_text() + "copy.png,FR-I,train\n")
+    with pytest.raises(MorphalignError, match=r"rows 4 \('c.png', test\) and 5 \('copy.png', train\) hold the same"):
+        build(folder, csv)
+
+
+def test_labels_are_stripped_not_a_third_class(tmp_path):
+    from morphalign.data.folder import build
+
+    folder, csv = _folder(
+        tmp_path, TWO_CLASSES, "file,label,split\na.png, FR-I,train\nb.png,FR-II ,train\nc.png,FR-I,test\n"
+    )
+    _, manifest = build(folder, csv)
+    assert sorted(set(manifest["label_name"])) == ["FR-I", "FR-II"] and manifest["label"].tolist() == [0, 1, 0]
+
+
+def test_sixteen_bit_png_keeps_its_grey_levels(tmp_path):
+    from PIL import Image
+
+    from morphalign.data.folder import build
+
+    folder, csv = _folder(tmp_path, TWO_CLASSES)
+    deep = np.zeros((150, 150), np.uint16)
+    deep[50:100, 50:100] = np.arange(50)[None, :] * 1000 + 3000  # 50 grey levels, all above the clip
+    Image.fromarray(deep).save(folder / "a.png")  # mode I;16
+    images, _ = build(folder, csv)
+    assert len(np.unique(images[0])) > 40  # not binarised to {0, 255}
+
+
+def test_small_and_constant_images_are_counted_in_a_warning(tmp_path):
+    from PIL import Image
+
+    from morphalign.data.folder import build
+
+    folder, csv = _folder(tmp_path, TWO_CLASSES)
+    Image.fromarray(np.arange(400, dtype=np.uint8).reshape(20, 20)).save(folder / "b.png")
+    Image.fromarray(np.full((150, 150), 7, np.uint8)).save(folder / "c.png")
+    with pytest.warns(UserWarning) as caught:
+        build(folder, csv)
+    text = " ".join(str(w.message) for w in caught)
+    assert "1 image(s) smaller than the 150 px crop (zero-padded): rows 3" in text
+    assert "1 image(s) of one constant value: rows 4" in text

@@ -26,10 +26,16 @@ def _default() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
-def _overrides(tmp_path: Path, text: str) -> str:
-    path = tmp_path / "overrides.csv"
-    path.write_text(text)
-    return str(path)
+def _overrides(text: str | None):
+    """A config edit pointing captioning.overrides at a file holding `text` (None: a file that does not exist)."""
+
+    def edit(cfg: dict, tmp_path: Path) -> None:
+        path = tmp_path / ("overrides.csv" if text is not None else "nope.csv")
+        if text is not None:
+            path.write_text(text)
+        cfg.setdefault("captioning", {})["overrides"] = str(path)
+
+    return edit
 
 
 CASES = [
@@ -51,31 +57,27 @@ CASES = [
     ),
     (
         "override row for an unknown prompt",
-        lambda c, t: c.setdefault("captioning", {}).update(
-            overrides=_overrides(t, "id,prompt,caption,note\nsyn-test-00001,curated,ok,\nsyn-test-00002,curatd,x,\n")
-        ),
+        _overrides("id,prompt,caption,note\nsyn-test-00001,curated,ok,\nsyn-test-00002,curatd,x,\n"),
         r"overrides.csv: row 3: prompt 'curatd' is not configured",
     ),
     (
         "empty overrides file",
-        lambda c, t: c.setdefault("captioning", {}).update(overrides=_overrides(t, "")),
+        _overrides(""),
         r"overrides.csv: the file is empty",
     ),
     (
         "malformed overrides row",
-        lambda c, t: c.setdefault("captioning", {}).update(
-            overrides=_overrides(t, "id,prompt,caption\na,curated,x,extra\n")
-        ),
+        _overrides("id,prompt,caption\na,curated,x,extra\n"),
         r"overrides.csv: row 2 has 4 fields, the header 3",
     ),
     (
         "overrides without a prompt column",
-        lambda c, t: c.setdefault("captioning", {}).update(overrides=_overrides(t, "id,caption\na,x\n")),
+        _overrides("id,caption\na,x\n"),
         r"overrides.csv: no 'prompt' column",
     ),
     (
         "overrides file missing",
-        lambda c, t: c.setdefault("captioning", {}).update(overrides=str(t / "nope.csv")),
+        _overrides(None),
         r"captioning.overrides: .*nope.csv not found",
     ),
 ]

@@ -95,7 +95,7 @@ def read_image(path: Path, crop_size: int, clip_sigma: float) -> np.ndarray:
                 return sigma_clip_to_uint8(centre_crop(deep, crop_size), clip_sigma)
             arr = np.asarray(im.convert("L"), dtype=np.uint8)
         return centre_crop(arr, crop_size)
-    raise ValueError(f"unsupported image type {suffix!r} (PNG, JPEG or FITS)")
+    raise ValueError(f"unsupported image type {suffix!r} (PNG, JPEG, TIFF or FITS)")
 
 
 def build(

@@ -35,6 +35,12 @@ def _unavailable() -> str | None:
     return None
 
 
+def _stale_jobs() -> list[str]:
+    """Jobs the controller recovered from its saved state: this module starts the cluster, so none are its own."""
+    proc = subprocess.run(["squeue", "--noheader", "--format=%i"], capture_output=True, text=True)
+    return proc.stdout.split() if proc.returncode == 0 else []
+
+
 @pytest.fixture(scope="module")
 def cluster():
     reason = _unavailable()
@@ -44,7 +50,11 @@ def cluster():
         pytest.skip(reason)
     env = {**os.environ, "SLURM_FAKE_GPUS": "1"}
     start = subprocess.run(["bash", str(TOOLS / "start_slurm.sh")], env=env, capture_output=True, text=True)
-    assert start.returncode == 0, start.stdout + start.stderr
+    stale = _stale_jobs() if start.returncode != 0 else []
+    if stale:  # an earlier run was killed with its jobs running: the restarted controller still holds the node for them
+        subprocess.run(["scancel", *stale], capture_output=True, text=True)
+        start = subprocess.run(["bash", str(TOOLS / "start_slurm.sh")], env=env, capture_output=True, text=True)
+    assert start.returncode == 0, f"(stale jobs cancelled: {stale})\n" + start.stdout + start.stderr
     try:
         yield
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from morphalign.errors import MorphalignError
@@ -112,6 +113,23 @@ def test_cli_writes_flat_json(tmp_path):
     m = json.loads((tmp_path / "M.json").read_text())
     assert {"recall_at_1_i2t", "recall_at_5_t2i", "class_recall_at_1_i2t", "chance_recall_at_1"} <= set(m)
     assert all(isinstance(v, float) for v in m.values())
+    assert not (tmp_path / "P.csv").exists()  # predictions only on request
+
+
+def test_cli_writes_predictions(tmp_path):
+    arrays = _arrays(np.random.default_rng(3))
+    arrays["test_id"] = np.array([f"img{i}" for i in range(12)])
+    np.savez(tmp_path / "E.npz", **arrays)
+    args = ["--embeddings", str(tmp_path / "E.npz"), "--out", str(tmp_path / "M.json")]
+    assert main([*args, "--predictions", str(tmp_path / "P.csv")]) == 0
+    table = pd.read_csv(tmp_path / "P.csv")
+    assert table["id"].tolist() == [f"img{i}" for i in range(12)] and table["label"].tolist() == [0, 1] * 6
+    for probe in ("linear_probe", "knn"):
+        for feats in ("image", "text", "concat"):
+            assert (table[f"{probe}_{feats}_pred"] == table["label"]).all()  # separable: every probe is right
+    assert {"cosine", "rank_i2t", "rank_t2i", "top1_label_i2t", "top1_label_t2i"} <= set(table.columns)
+    m = json.loads((tmp_path / "M.json").read_text())
+    assert np.mean(table["rank_i2t"] == 0) == pytest.approx(m["recall_at_1_i2t"])
 
 
 def test_cli_rejects_incomplete_embeddings(tmp_path, capsys):

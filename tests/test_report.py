@@ -1,65 +1,141 @@
-"""Aggregation into Table 1, and the code hash that makes code edits rerun the workflow."""
+"""Table 1 v2: the long table, intervals, paired tests and marks, on predictions built so the answer is known."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from morphalign.errors import MorphalignError
-from morphalign.report.aggregate import aggregate, collect, render, summarise
+from morphalign.report.aggregate import Uncertainty, aggregate, collect
+
+FAST = Uncertainty(resamples=500, permutations=999, seed=0)
 
 
-def _metrics(tmp_path, prompt, target, seed, value):
-    path = tmp_path / f"{prompt}_{target}_{seed}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "prompt": prompt,
-                "target": target,
-                "seed": seed,
-                "recall_at_1": value,
-                "mean_cosine": value / 2,
-                "config": {"a": 1},
-                "versions": {"torch": "x"},
-            }
-        )
-    )
-    return path
+def _predictions(labels: np.ndarray, correct: np.ndarray, cosine: float) -> pd.DataFrame:
+    """A predictions table whose every probe is right exactly where `correct` is, with ranks to match."""
+    pred = np.where(correct, labels, 1 - labels)
+    table = {"id": [f"x{i}" for i in range(len(labels))], "label": labels}
+    for probe in ("linear_probe", "knn"):
+        for feats in ("image", "text", "concat"):
+            table[f"{probe}_{feats}_pred"] = pred
+            table[f"{probe}_{feats}_score"] = np.full(len(labels), 0.9)
+    table["cosine"] = np.full(len(labels), cosine)
+    table["rank_i2t"] = table["rank_t2i"] = np.where(correct, 0, 7)
+    table["top1_label_i2t"] = table["top1_label_t2i"] = pred
+    return pd.DataFrame(table)
 
 
-def test_table_mean_std_diff_and_bold(tmp_path):
-    files = [
-        _metrics(tmp_path, "curated", "frozen", 0, 0.10),
-        _metrics(tmp_path, "control", "frozen", 0, 0.05),
-        _metrics(tmp_path, "curated", "vision", 0, 0.20),
-        _metrics(tmp_path, "curated", "vision", 1, 0.40),
-        _metrics(tmp_path, "control", "vision", 0, 0.10),
-        _metrics(tmp_path, "control", "vision", 1, 0.10),
-    ]
-    long = collect(files)
-    assert set(long["metric"]) == {"recall_at_1", "mean_cosine"}  # nested provenance is skipped
-    assert long[(long.target == "frozen")]["seed"].isna().all()
-    md, tex = render(summarise(long), "curated", "control")
-    row = next(line for line in md.splitlines() if line.startswith("| Recall@1"))
-    # frozen 0.100 (+0.050); vision mean 0.300, sample std 0.141, diff +0.200, best -> bold
-    assert "| 0.100 (+0.050) |" in row
-    assert "**0.300 ± 0.141** (+0.200)" in row
-    assert r"\textbf{0.300 $\pm$ 0.141} (+0.200)" in tex
-    assert "Frozen" in md and "Vision" in md and "Text" not in md
+def _run(tmp_path, prompt, target, seed, table):
+    folder = tmp_path / "runs" / prompt / target / f"seed{seed}"
+    folder.mkdir(parents=True)
+    y = table["label"].to_numpy()
+    metrics = {"prompt": prompt, "target": target, "seed": seed, "config": {"a": 1}, "versions": {"torch": "x"}}
+    for probe in ("linear_probe", "knn"):
+        for feats in ("image", "text", "concat"):
+            pred = table[f"{probe}_{feats}_pred"].to_numpy()
+            metrics[f"{probe}_f1_{feats}"] = float(
+                np.mean([2 * np.sum((pred == c) & (y == c)) / (np.sum(pred == c) + np.sum(y == c)) for c in (0, 1)])
+            )
+    metrics["mean_cosine"] = float(table["cosine"].mean())
+    metrics["recall_at_1"] = float(np.mean(table["rank_i2t"] < 1))
+    metrics["recall_at_5"] = float(np.mean(table["rank_i2t"] < 5))
+    metrics["class_recall_at_1"] = float(np.mean(table["top1_label_i2t"] == y))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    table.to_csv(folder / "predictions.csv", index=False)
+    return folder / "metrics.json", folder / "predictions.csv"
 
 
-def test_aggregate_writes_three_files(tmp_path):
-    files = [_metrics(tmp_path, "curated", "text", s, 0.1 * s) for s in range(3)]
-    out = tmp_path / "out"
-    aggregate(files, out / "runs.csv", out / "t.md", out / "t.tex", "curated", "control")
-    runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 6 and set(runs.columns) >= {"prompt", "target", "seed", "metric", "value"}
-    assert "(+" not in (out / "t.md").read_text()  # no reference prompt ran: no difference shown
+def _sweep(tmp_path, n=120, seeds=2):
+    """curated/full right on 95% of images, everything else on 60%: full must be bold and its gains starred."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 2
+    files = []
+    for prompt in ("curated", "control"):
+        files.append(_run(tmp_path, prompt, "frozen", 0, _predictions(labels, rng.random(n) < 0.6, 0.1)))
+        for seed in range(seeds):
+            good = prompt == "curated"
+            correct = rng.random(n) < (0.95 if good else 0.6)
+            files.append(_run(tmp_path, prompt, "full", seed, _predictions(labels, correct, 0.3 if good else 0.1)))
+    return [m for m, _ in files], [p for _, p in files]
+
+
+def _aggregate(tmp_path, metrics, predictions, ref="control", u=FAST):
+    out = {k: tmp_path / "out" / f"t.{k}" for k in ("runs", "csv", "md", "tex")}
+    table = aggregate(metrics, predictions, out, "curated", ref, u)
+    return table, {k: v.read_text() if k in ("md", "tex") else None for k, v in out.items()}
+
+
+def test_table1_v2_intervals_marks_and_chance(tmp_path):
+    table, text = _aggregate(tmp_path, *_sweep(tmp_path))
+    cells = table[table.kind == "cell"].set_index(["prompt", "target", "metric"])
+    full = cells.loc["curated", "full", "knn_f1_image"]
+    assert full["n_seeds"] == 2 and full["n_test"] == 120
+    assert full["ci_low"] < full["mean"] < full["ci_high"] and full["ci_high"] - full["ci_low"] < 0.2
+    assert full["bold"] and not cells.loc["curated", "frozen", "knn_f1_image"]["bold"]
+    assert full["chance"] == 0.5 and cells.loc["curated", "full", "recall_at_1"]["chance"] == pytest.approx(1 / 120)
+
+    diffs = table[table.kind == "difference"]
+    assert len(diffs) == 10 * 3  # per row: curated - control for frozen and full, full - frozen
+    gain = diffs[(diffs.metric == "knn_f1_image") & (diffs.target == "full") & (diffs.versus_target == "frozen")]
+    assert gain["significant"].item() and gain["p_holm"].item() <= 30 / 1000
+    same = diffs[(diffs.target == "frozen") & (diffs.versus_prompt == "control")]
+    assert not same["significant"].any()  # both frozen arms guess at 60%: no difference to find
+    assert (diffs["p_holm"] >= diffs["p"]).all()
+    probes = same.metric.str.contains("f1")
+    assert same[probes]["p_mcnemar"].notna().all() and same[~probes]["p_mcnemar"].isna().all()
+    assert gain["p_mcnemar"].isna().all()  # McNemar only for probes with one run per arm
+
+    md = text["md"]
+    assert "| Metric | Chance | Frozen | Full |" in md and "120 test images; 2 seed(s)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| k-NN F1, image |"))
+    assert "| 0.500 |" in row and row.count("**") == 2 and "[" in row
+    assert "Table 1b" in md and "Table 1c" in md and "*" in md.split("Table 1c")[1]
+    assert r"\textbf{" in text["tex"] and "$^*$" in text["tex"] and "`" not in text["tex"]
+    long = pd.read_csv(tmp_path / "out" / "t.csv")
+    assert {"ci_low", "ci_high", "p", "p_holm", "significant", "chance", "bold", "n_test"} <= set(long.columns)
+
+
+def test_tables_are_reproducible_from_the_seed(tmp_path):
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)
+    first, _ = _aggregate(tmp_path, metrics, predictions)
+    again, _ = _aggregate(tmp_path, metrics, predictions)
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_no_reference_prompt_means_no_table_1b(tmp_path):
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)
+    keep = [i for i, m in enumerate(metrics) if "control" not in str(m)]
+    _, text = _aggregate(tmp_path, [metrics[i] for i in keep], [predictions[i] for i in keep])
+    assert "Table 1b" not in text["md"] and "Table 1c" in text["md"]
+
+
+def test_runs_on_different_test_sets_are_named(tmp_path):
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)
+    other = pd.read_csv(predictions[-1])
+    other.loc[3, "id"] = "elsewhere"
+    other.to_csv(predictions[-1], index=False)
+    with pytest.raises(MorphalignError, match=r"control/full/seed0/predictions.csv: its test images"):
+        _aggregate(tmp_path, metrics, predictions)
+
+
+def test_missing_predictions_columns_named(tmp_path):
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)
+    pd.read_csv(predictions[0]).drop(columns=["rank_t2i"]).to_csv(predictions[0], index=False)
+    with pytest.raises(MorphalignError, match=r"predictions.csv: predictions table lacks column\(s\) \['rank_t2i'\]"):
+        _aggregate(tmp_path, metrics, predictions)
+
+
+def test_collect_skips_provenance_and_frozen_seed(tmp_path):
+    metrics, _ = _sweep(tmp_path, n=40, seeds=1)
+    long = collect(metrics)
+    assert "config" not in set(long.metric) and long[long.target == "frozen"]["seed"].isna().all()
 
 
 def test_missing_main_prompt(tmp_path):
-    long = collect([_metrics(tmp_path, "control", "text", 0, 0.1)])
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)
+    keep = [i for i, m in enumerate(metrics) if "control" in str(m)]
     with pytest.raises(MorphalignError, match="main_prompt: no runs for prompt 'curated'"):
-        render(summarise(long), "curated", "control")
+        _aggregate(tmp_path, [metrics[i] for i in keep], [predictions[i] for i in keep])

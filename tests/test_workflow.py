@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -140,12 +141,16 @@ def test_end_to_end_sweep(tmp_path):
     res = tmp_path / "results"
 
     # the table and figures
-    for name in ("runs.csv", "table1.md", "table1.tex"):
+    for name in ("runs.csv", "table1.csv", "table1.md", "table1.tex"):
         assert (res / "tables" / name).stat().st_size > 0
     table = (res / "tables" / "table1.md").read_text()
-    for label in ("Linear probe F1, text", "Recall@1", "Class Recall@1", "Frozen", "Full"):
+    for label in ("Linear probe F1, text", "Recall@1", "Class Recall@1", "Frozen", "Full", "Chance", "Table 1b"):
         assert label in table
-    assert ("**" in table and "±" in table and "(+" in table) or "(-" in table
+    assert "±" in table and "[" in table and "Text − Frozen" in table
+    long = pd.read_csv(res / "tables" / "table1.csv")
+    cells = long[long.kind == "cell"]
+    assert len(cells) == 2 * 4 * 10 and (cells.ci_low <= cells.ci_high).all()
+    assert long[long.kind == "difference"]["p_holm"].between(0, 1).all()
     for name in ("cosine_distributions", "caption_alignment", "tsne_grid", "training_curves"):
         png = res / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -175,6 +180,8 @@ def test_end_to_end_sweep(tmp_path):
         else:
             assert m["epochs_trained"] >= 1 and m["best_val_loss"] is not None
             assert (path.parent / "adapter" / "adapter_config.json").is_file()
+        predictions = pd.read_csv(path.parent / "predictions.csv")
+        assert np.mean(predictions["rank_t2i"] == 0) == pytest.approx(m["recall_at_1_t2i"])
     assert (tmp_path / "logs" / "benchmarks").is_dir()
 
     # a second call has nothing to do

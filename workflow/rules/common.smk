@@ -157,6 +157,7 @@ DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv
 
 FINAL_OUTPUTS = [
     f"{R}/tables/runs.csv",
+    f"{R}/tables/table1.csv",
     f"{R}/tables/table1.md",
     f"{R}/tables/table1.tex",
     f"{R}/figures/cosine_distributions.png",

@@ -7,7 +7,8 @@ rule evaluate:
         embeddings=f"{R}/runs/{{run}}/embeddings.npz",
         run=f"{R}/runs/{{run}}/run.json",
     output:
-        f"{R}/runs/{{run}}/metrics.json",
+        metrics=f"{R}/runs/{{run}}/metrics.json",
+        predictions=f"{R}/runs/{{run}}/predictions.csv",
     log:
         f"{LOGS}/runs/{{run}}/evaluate.log",
     group:
@@ -24,5 +25,5 @@ rule evaluate:
         knn_k=config["evaluate"]["knn_k"],
         code=CODE["evaluate"],
     shell:
-        "python -m morphalign.evaluate --embeddings {input.embeddings} --out {output}"
-        " --run-config {input.run} {params.train_log} --knn-k {params.knn_k} > {log} 2>&1"
+        "python -m morphalign.evaluate --embeddings {input.embeddings} --out {output.metrics}"
+        " --predictions {output.predictions} --run-config {input.run} {params.train_log} --knn-k {params.knn_k} > {log} 2>&1"

@@ -3,9 +3,11 @@
 
 rule aggregate:
     input:
-        [f"{R}/runs/{run.id}/metrics.json" for run in RUNS],
+        metrics=[f"{R}/runs/{run.id}/metrics.json" for run in RUNS],
+        predictions=[f"{R}/runs/{run.id}/predictions.csv" for run in RUNS],
     output:
         runs=f"{R}/tables/runs.csv",
+        csv=f"{R}/tables/table1.csv",
         md=f"{R}/tables/table1.md",
         tex=f"{R}/tables/table1.tex",
     log:
@@ -15,6 +17,7 @@ rule aggregate:
     params:
         main=config["report"]["main_prompt"],
         ref=config["report"]["reference_prompt"],
+        uncertainty=config["report"]["uncertainty"],
         code=CODE["aggregate"],
     script:
         "../scripts/aggregate.py"

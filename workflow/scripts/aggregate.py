@@ -1,8 +1,15 @@
-"""Collect every run's metrics into runs.csv and render Table 1."""
+"""Collect every run's metrics and predictions into runs.csv and Table 1 v2 (csv, md, tex)."""
 
-from morphalign.report.aggregate import aggregate
+from morphalign.report.aggregate import Uncertainty, aggregate
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
-    out = snakemake.output
-    aggregate(list(snakemake.input), out.runs, out.md, out.tex, snakemake.params.main, snakemake.params.ref)
+    inp, params = snakemake.input, snakemake.params
+    aggregate(
+        list(inp.metrics),
+        list(inp.predictions),
+        dict(snakemake.output.items()),
+        params.main,
+        params.ref,
+        Uncertainty(**params.uncertainty),
+    )

@@ -1,5 +1,8 @@
 """`python -m morphalign.evaluate --embeddings E.npz --out M.json`: the metrics of one set of embeddings.
 
+`--predictions P.csv` also writes the per-image predictions behind them (format in `morphalign.scores`), which the
+report resamples for intervals and paired tests.
+
 With `--run-config` (and `--train-log` for a trained run) the metrics file also records how it was made: the run,
 its settings, package and library versions, device, epochs trained, best validation loss and training time.
 """
@@ -11,8 +14,8 @@ import sys
 from typing import Any
 
 from morphalign.artifacts import load_embeddings
-from morphalign.evaluate.metrics import evaluate
-from morphalign.io import read_json, write_json
+from morphalign.evaluate.metrics import evaluate, predictions
+from morphalign.io import read_json, write_csv, write_json
 from morphalign.provenance import library_versions
 from morphalign.scripting import run_cli
 
@@ -42,17 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="metrics JSON to write")
     ap.add_argument("--run-config", default=None, help="per-run JSON to record as provenance")
     ap.add_argument("--train-log", default=None, help="training log to record epochs, best loss and time from")
+    ap.add_argument("--predictions", default=None, help="per-image predictions CSV to write beside the metrics")
     ap.add_argument("--knn-k", type=int, default=5)
     args = ap.parse_args(argv)
 
     def body() -> None:
-        metrics: dict[str, Any] = evaluate(load_embeddings(args.embeddings), knn_k=args.knn_k)
+        arrays = load_embeddings(args.embeddings)
+        table = predictions(arrays, knn_k=args.knn_k)
+        metrics: dict[str, Any] = evaluate(arrays, knn_k=args.knn_k, table=table)
         run = read_json(args.run_config) if args.run_config else None
         log = read_json(args.train_log) if args.train_log else None
         if run is not None or log is not None:
             metrics.update(provenance(run, log))
             if metrics["config"] is not None:
                 metrics["config"] = {**metrics["config"], "evaluate": {"knn_k": args.knn_k}}
+        if args.predictions:
+            write_csv(args.predictions, table)
         write_json(args.out, metrics)
 
     return run_cli(body)

@@ -13,6 +13,9 @@
 - `class_recall_at_1` (and `_i2t`, `_t2i`): the fraction whose top-1 retrieved item has the query's label.
 - `chance_*`: the chance level of each retrieval metric for this test set, so 0.03 can be told from noise.
 
+`predictions()` gives the per-image table behind these numbers (format in `morphalign.scores`); the probe F1s and the
+mean cosine are computed from it, so a bootstrap over its rows reproduces them exactly.
+
 Ties in a ranking are broken by the lower index: a candidate ranks above another with the same cosine when its row
 index is lower (a stable sort of the negated similarities).
 """
@@ -20,8 +23,10 @@ index is lower (a stable sort of the negated similarities).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from morphalign.artifacts import check_embeddings
+from morphalign.scores import FEATURES, PROBES, f1, metric_function
 from morphalign.vectors import cosine_matrix, l2_normalize
 
 
@@ -58,29 +63,39 @@ def chance_levels(labels: np.ndarray) -> dict[str, float]:
     }
 
 
-def _f1(model, x_train, y_train, x_test, y_test) -> float:
-    from sklearn.metrics import f1_score
-
+def _fit_predict(model, x_train, y_train, x_test) -> tuple[np.ndarray, np.ndarray]:
+    """Fit, then each test item's predicted class and the probability the model gives that class."""
     model.fit(x_train, y_train)
-    return float(f1_score(y_test, model.predict(x_test), average="macro"))
+    pred = model.predict(x_test)
+    proba = model.predict_proba(x_test)
+    column = np.searchsorted(model.classes_, pred)
+    return pred.astype(int), proba[np.arange(len(pred)), column]
 
 
-def linear_probe_f1(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
+def _linear_probe():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return _f1(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), x_train, y_train, x_test, y_test)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+
+
+def _knn(k: int):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=k, metric="cosine")
+
+
+def linear_probe_f1(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
+    return float(f1(y_test, _fit_predict(_linear_probe(), x_train, y_train, x_test)[0]))
 
 
 def knn_f1(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:
-    from sklearn.neighbors import KNeighborsClassifier
-
-    return _f1(KNeighborsClassifier(n_neighbors=k, metric="cosine"), x_train, y_train, x_test, y_test)
+    return float(f1(y_test, _fit_predict(_knn(k), x_train, y_train, x_test)[0]))
 
 
-def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5) -> dict[str, float]:
-    """All metrics for one set of embeddings (see the module docstring)."""
+def predictions(arrays: dict[str, np.ndarray], knn_k: int = 5) -> pd.DataFrame:
+    """The per-image predictions table (format in `morphalign.scores`) of one set of embeddings."""
     check_embeddings(arrays, "embeddings")
     ytr, yte = arrays["train_label"].astype(int), arrays["test_label"].astype(int)
     feats = {
@@ -96,16 +111,31 @@ def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5) -> dict[str, float]:
         np.hstack([l2_normalize(arrays["train_image"]), l2_normalize(arrays["train_text"])]),
         np.hstack([l2_normalize(arrays["test_image"]), l2_normalize(arrays["test_text"])]),
     )
+    table: dict[str, np.ndarray] = {}
+    if "test_id" in arrays:
+        table["id"] = np.asarray(arrays["test_id"])
+    table["label"] = yte
+    for probe, sets, make in (("linear_probe", feats, _linear_probe), ("knn", knn_feats, lambda: _knn(knn_k))):
+        for name, (tr, te) in sets.items():
+            table[f"{probe}_{name}_pred"], table[f"{probe}_{name}_score"] = _fit_predict(make(), tr, ytr, te)
+    sim = cosine_matrix(arrays["test_image"], arrays["test_text"])
+    table["cosine"] = np.diag(sim).copy()
+    for name, s in (("i2t", sim), ("t2i", sim.T)):
+        table[f"rank_{name}"] = ranks(s)
+        table[f"top1_label_{name}"] = yte[np.argsort(-s, axis=1, kind="stable")[:, 0]]
+    return pd.DataFrame(table)
+
+
+def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5, table: pd.DataFrame | None = None) -> dict[str, float]:
+    """All metrics for one set of embeddings (see the module docstring), from its predictions table."""
+    table = predictions(arrays, knn_k) if table is None else table
+    everything = np.arange(len(table))
     out: dict[str, float] = {}
-    for name, (tr, te) in feats.items():
-        out[f"linear_probe_f1_{name}"] = linear_probe_f1(tr, ytr, te, yte)
-    for name, (tr, te) in knn_feats.items():
-        out[f"knn_f1_{name}"] = knn_f1(tr, ytr, te, yte, k=knn_k)
-    pair_cos = np.sum(
-        l2_normalize(arrays["test_image"].astype(np.float64)) * l2_normalize(arrays["test_text"].astype(np.float64)),
-        axis=1,
-    )
-    out["mean_cosine"] = float(pair_cos.mean())
-    out.update(retrieval(arrays["test_image"], arrays["test_text"], yte))
-    out.update(chance_levels(yte))
+    for probe in PROBES:
+        for name in FEATURES:
+            key = f"{probe}_f1_{name}"
+            out[key] = float(metric_function(key)(table, everything))
+    out["mean_cosine"] = float(metric_function("mean_cosine")(table, everything))
+    out.update(retrieval(arrays["test_image"], arrays["test_text"], table["label"].to_numpy()))
+    out.update(chance_levels(table["label"].to_numpy()))
     return out

@@ -1,13 +1,23 @@
-"""Collect every run's metrics into one long table and render the paper's Table 1 (Markdown and LaTeX).
+"""Collect every run's metrics and predictions into Table 1 v2: values with intervals, and tested differences.
 
 - `runs.csv`: one row per (prompt, target, seed, metric) with the value.
-- `table1.md` / `table1.tex`: rows are metrics, columns LoRA targets. Each cell is the main prompt's mean +- std over
-  seeds, with (main - reference) in parentheses, e.g. `0.912 ± 0.011 (+0.034)`; the best mean in each row is bold.
-  The frozen baseline is one deterministic run per prompt, so it has no spread.
+- `table1.csv` (long format): one row per `cell` (a prompt and target: mean and std over seeds, the number of seeds
+  and test images, the bootstrap interval, the row's chance level, whether it is bold) and per `difference` (the main
+  prompt minus the reference prompt for each target, and each trained target minus frozen for the main prompt: the
+  difference of means, its paired bootstrap interval, the permutation p-value, its Holm adjustment over every
+  difference in the table, whether that is below alpha, and for probes with one run per arm the exact McNemar p).
+- `table1.md` / `table1.tex`: rows are metrics. Table 1 has the main prompt's cells, one column per target plus the
+  row's chance level; Table 1b the main minus reference differences; Table 1c each target minus frozen. A `*` marks
+  a difference significant after Holm's correction; bold marks a cell that is significantly the best of its row
+  (its permutation tests against every other cell of the row, Holm-adjusted within the row, all below alpha).
+
+The frozen baseline is one deterministic run per prompt, so its spread is over test images only. Methods are in
+`morphalign.report.uncertainty`; the per-image metric definitions in `morphalign.scores`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +26,17 @@ import pandas as pd
 
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path, read_json, write_csv
-from morphalign.runs import TARGETS
+from morphalign.report.uncertainty import (
+    Arm,
+    bootstrap_cell,
+    bootstrap_difference,
+    check_same_images,
+    holm,
+    mcnemar,
+    permutation_test,
+)
+from morphalign.runs import FROZEN, TARGETS
+from morphalign.scores import chance, classifier_column, metric_function
 
 ROWS = [  # (metric key, label) in the paper's order
     ("linear_probe_f1_image", "Linear probe F1, image"),
@@ -64,97 +84,241 @@ def summarise(long: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _cells(summary: pd.DataFrame, main: str, ref: str | None) -> tuple[list[str], list[list[dict[str, Any]]]]:
-    targets = [t for t in TARGETS if t in set(summary["target"])]
-    table = []
-    for key, _label in ROWS:
-        row = []
-        for t in targets:
-            sel = summary[(summary.prompt == main) & (summary.target == t) & (summary.metric == key)]
-            if sel.empty:
-                row.append(None)
-                continue
-            cell = {
-                "mean": float(sel["mean"].iloc[0]),
-                "std": float(sel["std"].iloc[0]),
-                "n": int(sel["count"].iloc[0]),
-                "diff": None,
-            }
-            if ref is not None:
-                rs = summary[(summary.prompt == ref) & (summary.target == t) & (summary.metric == key)]
-                if not rs.empty:
-                    cell["diff"] = cell["mean"] - float(rs["mean"].iloc[0])
-            row.append(cell)
-        table.append(row)
-    return targets, table
+@dataclass(frozen=True)
+class Uncertainty:
+    """How intervals and tests are computed (the workflow's `report.uncertainty`)."""
+
+    resamples: int = 2000  # bootstrap draws: the 2.5 % tail then rests on 50 draws
+    permutations: int = 9999  # smallest p 1e-4, so it survives Holm over the table's ~70 differences
+    seed: int = 2025  # one fixed stream: a rerun reproduces every interval and p-value
+    confidence: float = 0.95
+    alpha: float = 0.05
 
 
-def _fmt(cell: dict[str, Any] | None, bold: bool, latex: bool) -> str:
-    if cell is None:
-        return "–" if not latex else "--"
-    pm = r" $\pm$ " if latex else " ± "
-    text = f"{cell['mean']:.3f}" + (f"{pm}{cell['std']:.3f}" if cell["n"] > 1 else "")
-    if bold:
-        text = rf"\textbf{{{text}}}" if latex else f"**{text}**"
-    if cell["diff"] is not None:
-        text += f" ({cell['diff']:+.3f})"
-    return text
+def load_arms(metric_files: list[str | Path], prediction_files: list[str | Path]) -> dict[tuple[str, str], Arm]:
+    """Each (prompt, target)'s predictions tables in seed order; the predictions file i belongs to metrics file i."""
+    if len(metric_files) != len(prediction_files):
+        raise MorphalignError(f"{len(metric_files)} metrics files but {len(prediction_files)} predictions files")
+    found: dict[tuple[str, str], list[tuple[int, pd.DataFrame, str]]] = {}
+    for mf, pf in zip(metric_files, prediction_files, strict=True):
+        m = read_json(mf)
+        try:
+            table = pd.read_csv(pf)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise MorphalignError(f"{pf}: cannot read the predictions table: {exc}") from exc
+        missing = [c for c in ("label", "cosine", "rank_i2t", "rank_t2i") if c not in table.columns]
+        if missing:
+            raise MorphalignError(f"{pf}: predictions table lacks column(s) {missing}; rerun its evaluate job")
+        found.setdefault((m["prompt"], m["target"]), []).append((m.get("seed") or 0, table, str(pf)))
+    arms = {}
+    for (prompt, tgt), runs in found.items():
+        runs.sort(key=lambda r: r[0])
+        arms[prompt, tgt] = Arm(f"{prompt}/{tgt}", tuple(r[1] for r in runs), tuple(r[2] for r in runs))
+    check_same_images(list(arms.values()))
+    return arms
 
 
-def render(summary: pd.DataFrame, main: str, ref: str | None) -> tuple[str, str]:
-    """Table 1 as (markdown, latex)."""
-    if main not in set(summary["prompt"]):
+def _targets(arms: dict[tuple[str, str], Arm], prompt: str) -> list[str]:
+    return [t for t in TARGETS if (prompt, t) in arms]
+
+
+def table1(
+    long: pd.DataFrame, arms: dict[tuple[str, str], Arm], main: str, ref: str | None, u: Uncertainty
+) -> pd.DataFrame:
+    """The long-format Table 1 v2 (see the module docstring)."""
+    if main not in {p for p, _ in arms}:
         raise MorphalignError(
-            f"report.main_prompt: no runs for prompt {main!r}; prompts run: {sorted(set(summary['prompt']))}"
+            f"report.main_prompt: no runs for prompt {main!r}; prompts run: {sorted({p for p, _ in arms})}"
         )
-    ref = ref if ref in set(summary["prompt"]) and ref != main else None
-    targets, table = _cells(summary, main, ref)
-    heads = [TARGETS[t].label for t in targets]
-    caption = (
-        f"Prompt `{main}`: mean ± std over seeds"
-        + (f"; in parentheses, `{main}` minus `{ref}`" if ref else "")
-        + "; best per row in bold."
+    ref = ref if ref != main and any(p == ref for p, _ in arms) else None
+    summary = summarise(long).set_index(["prompt", "target", "metric"])
+    rng = np.random.default_rng(u.seed)
+    labels = next(iter(arms.values())).tables[0]["label"].to_numpy()
+    rows: list[dict[str, Any]] = []
+    for key, label in ROWS:
+        metric = metric_function(key)
+        base = {"metric": key, "label": label, "chance": chance(key, labels)}
+        for prompt, tgt in arms:
+            arm = arms[prompt, tgt]
+            stats = summary.loc[(prompt, tgt, key)] if (prompt, tgt, key) in summary.index else None
+            if stats is None:
+                continue
+            low, high = bootstrap_cell(arm, metric, u.resamples, rng, u.confidence)
+            rows.append(
+                base
+                | {"kind": "cell", "prompt": prompt, "target": tgt, "mean": float(stats["mean"])}
+                | {"std": float(stats["std"]), "n_seeds": len(arm.tables), "n_test": arm.n}
+                | {"ci_low": low, "ci_high": high, "bold": False}
+            )
+        comparisons = [((main, t), (ref, t)) for t in _targets(arms, main) if ref and (ref, t) in arms]
+        if (main, FROZEN) in arms:
+            comparisons += [((main, t), (main, FROZEN)) for t in _targets(arms, main) if t != FROZEN]
+        for a, b in comparisons:
+            rows.append(base | _difference(arms[a], arms[b], key, metric, rng, u) | {"kind": "difference"})
+        _mark_best(rows, arms, main, key, metric, rng, u)
+    out = pd.DataFrame(rows)
+    diff = out["kind"] == "difference"
+    if diff.any():
+        out.loc[diff, "p_holm"] = holm(out.loc[diff, "p"].to_numpy())
+        out.loc[diff, "significant"] = out.loc[diff, "p_holm"] < u.alpha
+    columns = [
+        "kind", "metric", "label", "prompt", "target", "versus_prompt", "versus_target", "mean", "std", "n_seeds",
+        "n_test", "ci_low", "ci_high", "chance", "p", "p_holm", "significant", "p_mcnemar", "bold",
+    ]  # fmt: skip
+    return out.reindex(columns=columns)
+
+
+def _difference(a: Arm, b: Arm, key: str, metric, rng: np.random.Generator, u: Uncertainty) -> dict[str, Any]:
+    (pa, ta), (pb, tb) = a.name.split("/"), b.name.split("/")
+    low, high = bootstrap_difference(a, b, metric, u.resamples, rng, u.confidence)
+    everything = np.arange(a.n)
+    mean = float(
+        np.mean([metric(t, everything) for t in a.tables]) - np.mean([metric(t, everything) for t in b.tables])
     )
-    md = [caption, "", "| Metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
-    tex = [
-        r"\begin{tabular}{l" + "c" * len(heads) + "}",
-        r"\toprule",
-        "Metric & " + " & ".join(heads) + r" \\",
-        r"\midrule",
-    ]
-    for (_key, label), row in zip(ROWS, table, strict=True):
-        means = [c["mean"] for c in row if c is not None]
-        best = max(means) if means else None
-        md.append(
-            f"| {label} | "
-            + " | ".join(_fmt(c, c is not None and np.isclose(c["mean"], best), False) for c in row)
-            + " |"
+    column = classifier_column(key)
+    p_mcnemar = None
+    if column is not None and len(a.tables) == 1 and len(b.tables) == 1:
+        y = a.tables[0]["label"].to_numpy()
+        p_mcnemar = mcnemar(a.tables[0][column].to_numpy() == y, b.tables[0][column].to_numpy() == y)
+    return {
+        "prompt": pa, "target": ta, "versus_prompt": pb, "versus_target": tb, "mean": mean,
+        "n_seeds": min(len(a.tables), len(b.tables)), "n_test": a.n, "ci_low": low, "ci_high": high,
+        "p": permutation_test(a, b, metric, u.permutations, rng), "p_mcnemar": p_mcnemar,
+    }  # fmt: skip
+
+
+def _mark_best(rows, arms, main: str, key: str, metric, rng: np.random.Generator, u: Uncertainty) -> None:
+    """Bold the main prompt's best cell of a row when it beats every other cell (Holm within the row)."""
+    cells = [r for r in rows if r["kind"] == "cell" and r["metric"] == key and r["prompt"] == main]
+    if len(cells) < 2:
+        return
+    best = max(cells, key=lambda r: r["mean"])
+    others = [r for r in cells if r is not best]
+    a = arms[main, best["target"]]
+    p = [permutation_test(a, arms[main, r["target"]], metric, u.permutations, rng) for r in others]
+    best["bold"] = bool(np.all(holm(p) < u.alpha))
+
+
+def _cell_text(r: pd.Series | None, latex: bool) -> str:
+    if r is None:
+        return "--" if latex else "–"
+    pm = r" $\pm$ " if latex else " ± "
+    text = f"{r['mean']:.3f}" + (f"{pm}{r['std']:.3f}" if r["n_seeds"] > 1 else "")
+    if r["bold"]:
+        text = rf"\textbf{{{text}}}" if latex else f"**{text}**"
+    return text + f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+
+
+def _diff_text(r: pd.Series | None, latex: bool) -> str:
+    if r is None:
+        return "--" if latex else "–"
+    star = ("$^*$" if latex else "*") if r["significant"] else ""
+    low, mean, high = (round(float(r[k]), 3) + 0.0 for k in ("ci_low", "mean", "ci_high"))  # no "-0.000"
+    return f"{mean:+.3f}{star} [{low:+.3f}, {high:+.3f}]"
+
+
+def _grid(title: str, heads: list[str], body: list[tuple[str, list[str]]], latex: bool) -> str:
+    if latex:
+        lines = [f"% {title}", r"\begin{tabular}{l" + "c" * len(heads) + "}", r"\toprule"]
+        lines += ["Metric & " + " & ".join(heads) + r" \\", r"\midrule"]
+        lines += [label + " & " + " & ".join(cells) + r" \\" for label, cells in body]
+        return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"
+    lines = [title, "", "| Metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in body]
+    return "\n".join(lines) + "\n"
+
+
+def render(table: pd.DataFrame, main: str, ref: str | None, u: Uncertainty) -> tuple[str, str]:
+    """Table 1 v2 as (markdown, latex): values, main minus reference, target minus frozen."""
+    cells = table[(table.kind == "cell") & (table.prompt == main)]
+    diffs = table[table.kind == "difference"]
+    targets = [t for t in TARGETS if t in set(cells.target)]
+    trained_seeds = sorted({int(n) for n in cells[cells.target != FROZEN].n_seeds})
+    n_test = int(cells.n_test.iloc[0])
+    m = len(diffs)
+    pct = f"{100 * u.confidence:g}%"
+    basis = (
+        f"{n_test} test images; "
+        + (f"{'/'.join(map(str, trained_seeds))} seed(s) per trained target; " if trained_seeds else "")
+        + ("the frozen baseline is one deterministic run. " if FROZEN in targets else "")
+        + f"Brackets: {pct} interval from a hierarchical bootstrap over seeds and test images ({u.resamples} draws, "
+        f"seed {u.seed})."
+    )
+
+    def find(frame: pd.DataFrame, key: str, **where: str) -> pd.Series | None:
+        sel = frame[frame.metric == key]
+        for col, val in where.items():
+            sel = sel[sel[col] == val]
+        return sel.iloc[0] if len(sel) else None
+
+    out: dict[bool, list[str]] = {False: [], True: []}
+    for latex in (False, True):
+        heads = ["Chance", *[TARGETS[t].label for t in targets]]
+        body = []
+        for key, label in ROWS:
+            row = [find(cells, key, target=t) for t in targets]
+            if all(r is None for r in row):
+                continue
+            ch = chance_text = row_chance(table, key)
+            chance_text = "--" if latex and ch is None else ("–" if ch is None else f"{ch:.3f}")
+            body.append((label, [chance_text, *[_cell_text(r, latex) for r in row]]))
+        title = (
+            f"Table 1. Prompt `{main}`: mean ± std over seeds. {basis} Bold: significantly the best of its row "
+            f"(paired permutation tests against each other cell, Holm-adjusted within the row, p < {u.alpha:g})."
         )
-        tex.append(
-            label.replace("@", "@").replace("+", "+")
-            + " & "
-            + " & ".join(_fmt(c, c is not None and np.isclose(c["mean"], best), True) for c in row)
-            + r" \\"
+        out[latex].append(_grid(title, heads, body, latex))
+        star = (
+            f"`*`: p < {u.alpha:g} after Holm's correction over all {m} differences in Tables 1b and 1c (paired "
+            f"permutation test over test images, {u.permutations} permutations)."
         )
-    tex += [r"\bottomrule", r"\end{tabular}"]
-    latex = "% " + caption.replace("`", "") + "\n" + "\n".join(tex) + "\n"
-    return "\n".join(md) + "\n", latex
+        if ref is not None and (diffs.versus_prompt == ref).any():
+            body = [
+                (label, [_diff_text(find(diffs, key, target=t, versus_prompt=ref), latex) for t in targets])
+                for key, label in ROWS
+                if find(diffs, key, versus_prompt=ref) is not None
+            ]
+            title = f"Table 1b. `{main}` minus `{ref}`, per target, with its paired {pct} interval. {star}"
+            out[latex].append(_grid(title, [TARGETS[t].label for t in targets], body, latex))
+        vs_frozen = diffs[(diffs.versus_target == FROZEN) & (diffs.versus_prompt == main)]
+        if len(vs_frozen):
+            trained = [t for t in targets if t != FROZEN]
+            body = [
+                (label, [_diff_text(find(vs_frozen, key, target=t), latex) for t in trained])
+                for key, label in ROWS
+                if find(vs_frozen, key) is not None
+            ]
+            title = f"Table 1c. Prompt `{main}`: each target minus frozen, with its paired {pct} interval. {star}"
+            out[latex].append(_grid(title, [f"{TARGETS[t].label} − Frozen" for t in trained], body, latex))
+    md = "\n".join(out[False])
+    tex = "\n".join(part.replace("`", "").replace("−", "--").replace("±", r"$\pm$") for part in out[True])
+    return md, tex
+
+
+def row_chance(table: pd.DataFrame, key: str) -> float | None:
+    values = table.loc[table.metric == key, "chance"].dropna()
+    return float(values.iloc[0]) if len(values) else None
 
 
 def aggregate(
     metric_files: list[str | Path],
-    runs_csv: str | Path,
-    table_md: str | Path,
-    table_tex: str | Path,
+    prediction_files: list[str | Path],
+    out: dict[str, str | Path],
     main: str,
     ref: str | None,
+    uncertainty: Uncertainty | None = None,
 ) -> pd.DataFrame:
+    """Write `runs.csv`, `table1.csv`, `table1.md` and `table1.tex` (keys `runs`, `csv`, `md`, `tex` of `out`)."""
+    u = uncertainty or Uncertainty()
     long = collect(metric_files)
     if long.empty:
         raise MorphalignError("no metrics to aggregate")
-    md, tex = render(summarise(long), main, ref)
-    write_csv(runs_csv, long)
-    for path, text in ((table_md, md), (table_tex, tex)):
+    arms = load_arms(metric_files, prediction_files)
+    table = table1(long, arms, main, ref, u)
+    ref = ref if (table.versus_prompt == ref).any() else None
+    md, tex = render(table, main, ref, u)
+    write_csv(out["runs"], long)
+    write_csv(out["csv"], table)
+    for path, text in ((out["md"], md), (out["tex"], tex)):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
-    return long
+    return table

@@ -10,6 +10,7 @@ import pytest
 from conftest import embed_run, make_run, train_run
 from morphalign.errors import MorphalignError
 from morphalign.model.adapter import load_adapted
+from morphalign.train.loop import accumulation_groups, steps_per_epoch
 
 TINY: dict = {}  # set by the autouse fixture: the session's tiny model folder
 
@@ -99,6 +100,44 @@ def test_restore_best_vs_last(tiny_model_dir, small_dataset, caches, tmp_path):
         )
     assert best["best_epoch"] < best["epochs_trained"]  # lr 0.05 makes the validation loss jump about
     assert not np.array_equal(np.load(tmp_path / "b.npz")["test_text"], np.load(tmp_path / "l.npz")["test_text"])
+
+
+def test_saved_weights_have_the_best_validation_loss(tiny_model_dir, small_dataset, caches, tmp_path):
+    best = _train(_run(tiny_model_dir, "text", lr=0.05, max_epochs=4), small_dataset, caches, tmp_path / "b")
+    assert best["saved_val_loss"] == pytest.approx(best["best_val_loss"], rel=1e-6)
+    last = _train(
+        _run(tiny_model_dir, "text", lr=0.05, max_epochs=4, restore_best=False), small_dataset, caches, tmp_path
+    )
+    assert last["saved_val_loss"] == pytest.approx(last["epochs"][-1]["val_loss"], rel=1e-6)
+
+
+def test_a_run_that_never_improves_returns_the_untrained_adapter(tiny_model_dir, small_dataset, caches, tmp_path):
+    # min_delta 100: no epoch beats the untrained validation loss by that much, so epoch 0 stays the best
+    run = _run(tiny_model_dir, "text", lr=0.05, max_epochs=2, min_delta=100.0)
+    log = _train(run, small_dataset, caches, tmp_path / "t")
+    assert all(e["val_loss"] != log["initial_val_loss"] for e in log["epochs"])  # training did change the model
+    assert log["best_epoch"] == 0 and log["best_val_loss"] == log["initial_val_loss"]
+    assert log["saved_val_loss"] == pytest.approx(log["initial_val_loss"], rel=1e-6)
+    embed(run, small_dataset, caches / "pixels.npy", caches / "tok.npz", tmp_path / "t.npz", tmp_path / "t" / "adapter")
+    embed(_run(tiny_model_dir, "frozen"), small_dataset, caches / "pixels.npy", caches / "tok.npz", tmp_path / "f.npz")
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npz")["test_text"], np.load(tmp_path / "f.npz")["test_text"])
+
+
+def test_accumulation_groups_close_at_the_end_of_each_epoch():
+    assert accumulation_groups(3, 2) == [2, 2, 1] and steps_per_epoch(3, 2) == 2
+    assert accumulation_groups(4, 2) == [2, 2, 2, 2] and steps_per_epoch(4, 2) == 2
+    assert accumulation_groups(2, 1) == [1, 1] and steps_per_epoch(5, 8) == 1
+
+
+def test_accumulation_never_crosses_an_epoch_and_the_schedule_ends_at_zero(
+    tiny_model_dir, small_dataset, caches, tmp_path
+):
+    # 36 training rows in batches of 12: 3 batches an epoch, accumulated in pairs -> 2 steps an epoch, 4 in all.
+    # Accumulation across epochs would step after global batches 2, 4, 6: lr 0.75 then 0.25 of the start.
+    run = _run(tiny_model_dir, "text", batch_size=12, grad_accum=2, max_epochs=2, scheduler="linear", lr=1e-3)
+    log = _train(run, small_dataset, caches, tmp_path)
+    assert log["train_rows"] == 36
+    assert [e["lr"] for e in log["epochs"]] == pytest.approx([0.5e-3, 0.0], abs=1e-12)
 
 
 def test_early_stopping(tiny_model_dir, small_dataset, caches, tmp_path):

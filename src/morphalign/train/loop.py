@@ -7,13 +7,18 @@ many GPUs (through accelerate, see `launch`).
 - Inputs are the stage caches: resized uint8 images and token ids. With one tower frozen (`vision` or `text`
   target), that tower's embeddings are computed once up front instead of at every step.
 - Early stopping on the validation loss (`patience` epochs without an improvement above `min_delta`); the best
-  epoch's adapter is restored at the end when `restore_best` is set, otherwise the last epoch's is kept.
+  epoch's adapter is restored at the end when `restore_best` is set, otherwise the last epoch's is kept. The
+  untrained state (epoch 0, its validation loss measured before training) competes too: a run that only got worse
+  returns the untrained adapter, and says so with `best_epoch: 0`.
+- Gradient accumulation restarts every epoch (see `train_epoch`), so the schedule's step count is exact and a
+  linear schedule ends at zero.
 - Deterministic on the CPU for a given seed: seeded initialisation, a seeded shuffle, no data-loader workers.
 - Writes the adapter (`model.adapter`) and a per-epoch loss log (JSON).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -87,7 +92,7 @@ class EarlyStopping:
     def update(self, val_loss: float, epoch: int, towers: Towers) -> None:
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.bad = val_loss, epoch, 0
-            self.best_state = {k: v.detach().cpu().clone() for k, v in towers.named_parameters() if v.requires_grad}
+            self.best_state = trainable_state(towers)
         else:
             self.bad += 1
             self.stopped = self.bad >= self.patience
@@ -106,6 +111,11 @@ class Progress:
     next_epoch: int = 1
     elapsed_before: float = 0.0  # seconds trained before a kill
     resumed_from: int | None = None
+
+
+def trainable_state(towers: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the trainable weights (the adapter, and the logit scale and bias when trained)."""
+    return {k: v.detach().cpu().clone() for k, v in towers.named_parameters() if v.requires_grad}
 
 
 class _Rows(torch.utils.data.Dataset):
@@ -168,9 +178,8 @@ def set_up(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | 
     hp = cfg.train
     if not cfg.run.trained or hp is None:
         raise MorphalignError(f"run config: target {cfg.run.target!r} is not trainable")
-    accelerator = Accelerator(
-        mixed_precision=mixed_precision(hp.mixed_precision), gradient_accumulation_steps=hp.grad_accum
-    )
+    # accumulation is counted per epoch in `train_epoch`, not by accelerate, whose counter runs across epochs
+    accelerator = Accelerator(mixed_precision=mixed_precision(hp.mixed_precision))
     n_proc, seed = accelerator.num_processes, cfg.run.rng_seed
     set_seed(seed)
     if hp.batch_size % n_proc:
@@ -194,7 +203,7 @@ def set_up(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | 
     )
     params = [p for p in towers.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
-    total = math.ceil(len(loader) / hp.grad_accum) * hp.max_epochs
+    total = steps_per_epoch(len(loader), hp.grad_accum) * hp.max_epochs
     scheduler = make_scheduler(hp.scheduler, optimizer, int(hp.warmup_ratio * total), total)
     summary = trainable_summary(model)
     net, optimizer = accelerator.prepare(towers, optimizer)
@@ -216,22 +225,41 @@ def validate(s: Session) -> float:
     return total / count
 
 
+def steps_per_epoch(batches: int, grad_accum: int) -> int:
+    """Optimiser steps in one epoch: every `grad_accum` batches, plus one for a shorter group at the epoch's end."""
+    return math.ceil(batches / grad_accum)
+
+
+def accumulation_groups(batches: int, grad_accum: int) -> list[int]:
+    """The size of the accumulation group each batch of an epoch belongs to (the last group may be shorter)."""
+    return [min(grad_accum, batches - (i // grad_accum) * grad_accum) for i in range(batches)]
+
+
 def train_epoch(s: Session, epoch: int) -> list[float]:
-    """One pass over the shuffled training rows; the loss of each step."""
+    """One pass over the shuffled training rows; the loss of each batch.
+
+    Gradients accumulate over groups of `grad_accum` batches and never across epochs: the epoch's last group steps
+    the optimiser even when it is shorter, each batch's loss is divided by its own group's size (so every step
+    follows a mean gradient), and no gradient is left over for validation, the best-weights snapshot or the
+    checkpoint.
+    """
     from tqdm import tqdm
 
     acc, hp = s.accelerator, s.hp
     s.net.train()
     losses = []
-    for rows in tqdm(s.loader, desc=f"epoch {epoch}", mininterval=10, file=sys.stderr, disable=not acc.is_main_process):
-        with acc.accumulate(s.net):
+    groups = accumulation_groups(len(s.loader), hp.grad_accum)
+    batches = tqdm(s.loader, desc=f"epoch {epoch}", mininterval=10, file=sys.stderr, disable=not acc.is_main_process)
+    for i, rows in enumerate(batches):
+        step = (i + 1) % hp.grad_accum == 0 or i + 1 == len(groups)
+        with contextlib.nullcontext() if step else acc.no_sync(s.net):
             loss = s.loss(s.net, rows, distributed=True)
-            acc.backward(loss)
-            if acc.sync_gradients and hp.grad_clip:
+            acc.backward(loss / groups[i])
+        if step:
+            if hp.grad_clip:
                 acc.clip_grad_norm_(s.params, float(hp.grad_clip))
             s.optimizer.step()
-            if acc.sync_gradients:
-                s.scheduler.step()
+            s.scheduler.step()
             s.optimizer.zero_grad()
         losses.append(float(loss.detach()))
     return losses
@@ -322,7 +350,10 @@ def train(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | N
     key = checkpoint.resume_key(cfg, model_path, paths.dataset, paths.pixels, paths.tokens) if paths.checkpoint else {}
     progress = resume(s, paths.checkpoint, key)
     if progress is None:
-        progress = Progress(EarlyStopping(s.hp.patience, s.hp.min_delta), initial_val_loss=validate(s))
+        initial = validate(s)
+        early = EarlyStopping(s.hp.patience, s.hp.min_delta, best_loss=initial, best_epoch=0)
+        early.best_state = trainable_state(s.towers)  # the untrained adapter is a candidate too
+        progress = Progress(early, initial_val_loss=initial)
     for epoch in range(progress.next_epoch, s.hp.max_epochs + 1):
         if progress.early.stopped:
             break
@@ -346,6 +377,7 @@ def train(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | N
         s.accelerator.wait_for_everyone()
     restore_best(s, progress.early)
     log = training_log(s, progress, progress.elapsed_before + time.time() - t0)
+    log["saved_val_loss"] = validate(s)  # of the weights saved: best_val_loss with restore_best, else the last's
     if s.accelerator.is_main_process:
         save_adapter(s.towers.peft, paths.adapter, cfg.lora.train_logit_params if cfg.lora else False)
         write_json(paths.log, log)

@@ -10,7 +10,7 @@ import pytest
 
 from morphalign.errors import MorphalignError
 from morphalign.evaluate.__main__ import main
-from morphalign.evaluate.metrics import chance_levels, evaluate, knn_f1, ranks, retrieval
+from morphalign.evaluate.metrics import EvalSettings, chance_levels, evaluate, knn_f1, predictions, ranks, retrieval
 
 
 def test_retrieval_by_hand():
@@ -146,3 +146,35 @@ def test_mismatched_rows_named():
     arrays["test_image"] = arrays["test_image"][:-1]
     with pytest.raises(MorphalignError, match="test_image"):
         evaluate(arrays)
+
+
+def test_binary_f1_scores_the_positive_class():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(6)
+    arrays = _arrays(rng)
+    arrays["test_text"] = rng.normal(size=arrays["test_text"].shape)  # a text probe that errs
+    arrays["train_text"] = rng.normal(size=arrays["train_text"].shape)
+    table = predictions(arrays)
+    y, pred = table["label"], table["linear_probe_text_pred"]
+    binary = evaluate(arrays, EvalSettings(f1_average="binary"), table)
+    macro = evaluate(arrays, EvalSettings(), table)
+    assert binary["linear_probe_f1_text"] == pytest.approx(f1_score(y, pred, average="binary"))
+    assert macro["linear_probe_f1_text"] == pytest.approx(f1_score(y, pred, average="macro"))
+    zero = evaluate(arrays, EvalSettings(f1_average="binary", positive_class=0), table)
+    assert zero["linear_probe_f1_text"] == pytest.approx(f1_score(y, pred, average="binary", pos_label=0))
+
+
+def test_torch_adam_probe_learns_and_repeats(tmp_path):
+    arrays = _arrays(np.random.default_rng(7))
+    settings = EvalSettings(probe="torch_adam", probe_epochs=100, probe_lr=1e-2)
+    a, b = predictions(arrays, settings), predictions(arrays, settings)
+    pd.testing.assert_frame_equal(a, b)  # seeded, full batch: identical
+    assert (a["linear_probe_image_pred"] == a["label"]).all()
+    assert not np.allclose(a["linear_probe_image_score"], predictions(arrays)["linear_probe_image_score"])
+    np.savez(tmp_path / "E.npz", **arrays)
+    args = ["--embeddings", str(tmp_path / "E.npz"), "--out", str(tmp_path / "M.json"), "--probe", "torch_adam"]
+    assert main([*args, "--f1-average", "binary"]) == 0
+    assert json.loads((tmp_path / "M.json").read_text())["linear_probe_f1_image"] == 1.0
+    with pytest.raises(MorphalignError, match=r"evaluate\.probe must be"):
+        predictions(arrays, EvalSettings(probe="svm"))

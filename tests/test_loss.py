@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from morphalign.model.loss import sigmoid_loss
@@ -43,3 +44,19 @@ def test_matches_siglip_model(tiny_model_dir):
         ref = model(input_ids=ids, pixel_values=px, return_loss=True).loss
         ours = sigmoid_loss(image_features(model, px), text_features(model, ids), model.logit_scale, model.logit_bias)
     assert torch.allclose(ref, ours, atol=1e-5)
+
+
+def test_mean_reduction_is_the_summed_loss_over_b_squared():
+    """The reference code averaged BCE over all B^2 pairs: exactly the SigLIP loss (sum / B) times 1/B."""
+    g = torch.Generator().manual_seed(2)
+    img, txt = torch.randn(16, 7, generator=g), torch.randn(16, 7, generator=g)
+    scale, bias = torch.tensor(math.log(10)), torch.tensor(-10.0)
+    siglip = sigmoid_loss(img, txt, scale, bias)
+    mean = sigmoid_loss(img, txt, scale, bias, reduction="mean")
+    assert torch.allclose(mean, siglip / 16, rtol=1e-6)
+    # and it is the BCE-with-logits mean over the 16 x 16 pairs, as the reference wrote it
+    logits = torch.nn.functional.normalize(txt, dim=-1) @ torch.nn.functional.normalize(img, dim=-1).T * 10 - 10
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.eye(16))
+    assert torch.allclose(mean, bce, rtol=1e-5)
+    with pytest.raises(ValueError, match="'sum'"):
+        sigmoid_loss(img, txt, scale, bias, reduction="sum")

@@ -62,9 +62,9 @@ def _sweep(tmp_path, n=120, seeds=2):
     return [m for m, _ in files], [p for _, p in files]
 
 
-def _aggregate(tmp_path, metrics, predictions, ref="control", u=FAST):
+def _aggregate(tmp_path, metrics, predictions, ref="control", u=FAST, **scoring):
     out = {k: tmp_path / "out" / f"t.{k}" for k in ("runs", "csv", "md", "tex")}
-    table = aggregate(metrics, predictions, out, "curated", ref, u)
+    table = aggregate(metrics, predictions, out, "curated", ref, u, **scoring)
     return table, {k: v.read_text() if k in ("md", "tex") else None for k, v in out.items()}
 
 
@@ -139,3 +139,22 @@ def test_missing_main_prompt(tmp_path):
     keep = [i for i, m in enumerate(metrics) if "control" in str(m)]
     with pytest.raises(MorphalignError, match="main_prompt: no runs for prompt 'curated'"):
         _aggregate(tmp_path, [metrics[i] for i in keep], [predictions[i] for i in keep])
+
+
+def test_binary_f1_tables_need_binary_metrics(tmp_path):
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)  # metrics files hold macro F1
+    with pytest.raises(MorphalignError, match=r"linear_probe_f1_image from the predictions is .*\(f1_average"):
+        _aggregate(tmp_path, metrics, predictions, f1_average="binary")
+    for m, p in zip(metrics, predictions, strict=True):  # rewrite them as evaluate would with binary F1
+        values = json.loads(m.read_text())
+        table = pd.read_csv(p)
+        for key in [k for k in values if "_f1_" in k]:
+            probe, feats = key.split("_f1_")
+            pred, y = table[f"{probe}_{feats}_pred"], table["label"]
+            tp = ((pred == 1) & (y == 1)).sum()
+            values[key] = float(2 * tp / ((pred == 1).sum() + (y == 1).sum()))
+        m.write_text(json.dumps(values))
+    table, text = _aggregate(tmp_path, metrics, predictions, f1_average="binary", positive=1)
+    cells = table[table.kind == "cell"]
+    assert (cells[cells.metric.str.contains("f1")]["chance"] == 0.5).all()  # half the test images are class 1
+    assert "probes scored by binary F1 of class 1" in text["md"]

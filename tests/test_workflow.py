@@ -211,6 +211,40 @@ def test_paper_config_dry_run(tmp_path):
     assert "pretrain" not in counts and "pretrain_report" not in counts  # the Hub model is loaded, not built
 
 
+def test_paper_code_config_dry_run(tmp_path):
+    """paper_code.yaml on top of paper.yaml plans the same study (its validation split and settings differ)."""
+    configs = [str(REPO / "config" / name) for name in ("paper.yaml", "paper_code.yaml")]
+    counts = job_counts(snakemake(tmp_path, "-n", "--configfile", *configs, "--quiet", "rules").stdout)
+    assert counts["finetune"] == 2 * 3 * 3 and counts["evaluate"] == 2 * (3 * 3 + 1)
+
+
+@pytest.mark.slow
+def test_reference_code_definitions_run(tmp_path):
+    """Every definition paper_code.yaml takes from the reference code, run on the tiny default."""
+    code = yaml.safe_load((REPO / "config" / "paper_code.yaml").read_text())
+    cfg = {
+        **TINY_SWEEP,
+        "seeds": 1,
+        "targets": ["frozen", "full"],
+        "preprocess": {"lowercase": code["preprocess"]["lowercase"]},
+        "lora": code["lora"],
+        "train": {
+            **TINY_SWEEP["train"],
+            **{k: code["train"][k] for k in ("grad_accum", "weight_decay", "scheduler", "grad_clip", "loss_reduction")},
+        },
+        "evaluate": code["evaluate"],
+    }
+    snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, cfg)))
+    res = tmp_path / "results"
+    m = json.loads((res / "runs" / "curated" / "full" / "seed0" / "metrics.json").read_text())
+    assert m["config"]["evaluate"]["probe"] == "torch_adam" and m["config"]["evaluate"]["f1_average"] == "binary"
+    assert m["config"]["train"]["loss_reduction"] == "mean" and m["config"]["preprocess"]["lowercase"] is False
+    log = json.loads((res / "runs" / "curated" / "full" / "seed0" / "train_log.json").read_text())
+    assert log["epochs"][-1]["lr"] == 0.0  # linear schedule, accumulation 2: it ends at zero
+    assert log["epochs"][-1]["val_loss"] < 1.0  # the mean over B^2 pairs, not the sum over B
+    assert "probes scored by binary F1 of class 1" in (res / "tables" / "table1.md").read_text()
+
+
 @pytest.mark.slow
 def test_mirabest_end_to_end(tmp_path, monkeypatch):
     """Real MiraBest F images through the whole workflow, offline through the mirror."""

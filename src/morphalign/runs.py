@@ -162,6 +162,7 @@ class TrainSettings:
     grad_clip: float | None
     mixed_precision: str
     restore_best: bool
+    loss_reduction: str = "siglip"
 
 
 @dataclass(frozen=True)

@@ -173,3 +173,11 @@ FINAL_OUTPUTS = [
 wildcard_constraints:
     prompt="|".join(re.escape(p) for p in PROMPTS),
     run=RUN_PATTERN,
+
+
+def evaluate_args():
+    """The evaluate section as command-line options of `python -m morphalign.evaluate`."""
+    return " ".join(
+        f"--{key.replace('_', '-')} {value}"
+        for key, value in config["evaluate"].items()
+    )

@@ -22,8 +22,9 @@ rule evaluate:
         train_log=lambda wc, input: (
             f"--train-log {input.train_log}" if "train_log" in input.keys() else ""
         ),
-        knn_k=config["evaluate"]["knn_k"],
+        settings=evaluate_args(),
         code=CODE["evaluate"],
     shell:
         "python -m morphalign.evaluate --embeddings {input.embeddings} --out {output.metrics}"
-        " --predictions {output.predictions} --run-config {input.run} {params.train_log} --knn-k {params.knn_k} > {log} 2>&1"
+        " --predictions {output.predictions} --run-config {input.run} {params.train_log}"
+        " {params.settings} > {log} 2>&1"

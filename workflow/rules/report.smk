@@ -18,6 +18,8 @@ rule aggregate:
         main=config["report"]["main_prompt"],
         ref=config["report"]["reference_prompt"],
         uncertainty=config["report"]["uncertainty"],
+        f1_average=config["evaluate"]["f1_average"],
+        positive_class=config["evaluate"]["positive_class"],
         code=CODE["aggregate"],
     script:
         "../scripts/aggregate.py"

@@ -12,4 +12,6 @@ with logged(snakemake.log[0]):
         params.main,
         params.ref,
         Uncertainty(**params.uncertainty),
+        params.f1_average,
+        params.positive_class,
     )

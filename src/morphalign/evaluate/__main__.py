@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from morphalign.artifacts import load_embeddings
-from morphalign.evaluate.metrics import evaluate, predictions
+from morphalign.evaluate.metrics import EvalSettings, evaluate, predictions
 from morphalign.io import read_json, write_csv, write_json
 from morphalign.provenance import library_versions
 from morphalign.scripting import run_cli
@@ -47,18 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-log", default=None, help="training log to record epochs, best loss and time from")
     ap.add_argument("--predictions", default=None, help="per-image predictions CSV to write beside the metrics")
     ap.add_argument("--knn-k", type=int, default=5)
+    ap.add_argument("--f1-average", choices=["macro", "binary"], default="macro")
+    ap.add_argument("--positive-class", type=int, default=1, help="the class binary F1 scores")
+    ap.add_argument("--probe", choices=["logistic", "torch_adam"], default="logistic")
+    ap.add_argument("--probe-epochs", type=int, default=200)
+    ap.add_argument("--probe-lr", type=float, default=1e-3)
     args = ap.parse_args(argv)
 
     def body() -> None:
+        settings = EvalSettings(
+            args.knn_k, args.f1_average, args.positive_class, args.probe, args.probe_epochs, args.probe_lr
+        )
         arrays = load_embeddings(args.embeddings)
-        table = predictions(arrays, knn_k=args.knn_k)
-        metrics: dict[str, Any] = evaluate(arrays, knn_k=args.knn_k, table=table)
+        table = predictions(arrays, settings)
+        metrics: dict[str, Any] = evaluate(arrays, settings, table)
         run = read_json(args.run_config) if args.run_config else None
         log = read_json(args.train_log) if args.train_log else None
         if run is not None or log is not None:
             metrics.update(provenance(run, log))
             if metrics["config"] is not None:
-                metrics["config"] = {**metrics["config"], "evaluate": {"knn_k": args.knn_k}}
+                metrics["config"] = {**metrics["config"], "evaluate": asdict(settings)}
         if args.predictions:
             write_csv(args.predictions, table)
         write_json(args.out, metrics)

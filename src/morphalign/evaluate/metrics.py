@@ -3,8 +3,9 @@
 `evaluate()` takes the arrays of an embeddings file (see `artifacts`) and returns flat metrics:
 
 - `linear_probe_f1_{image,text,concat}`: `LogisticRegression(max_iter=5000)` on `StandardScaler`ed raw features,
-  fit on train, macro F1 on test. `concat` is `[image, text]`. The text probe really is fitted on text features
-  (the reference code fitted its "text" probe on image features; we do not copy that bug).
+  fit on train, macro F1 on test (`EvalSettings` selects binary F1 and the reference code's torch Adam probe).
+  `concat` is `[image, text]`. The text probe really is fitted on text features (the reference code fitted its
+  "text" probe on image features; we do not copy that bug).
 - `knn_f1_{image,text,concat}`: `KNeighborsClassifier(n_neighbors=5, metric="cosine")`, fit on train, macro F1 on
   test. `concat` joins the L2-normalised image and text features.
 - `mean_cosine`: the mean over test pairs of cos(image_i, text_i).
@@ -22,10 +23,14 @@ index is lower (a stable sort of the negated similarities).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from morphalign.artifacts import check_embeddings
+from morphalign.errors import MorphalignError
+from morphalign.evaluate.probes import TorchAdamProbe, knn, logistic
 from morphalign.scores import FEATURES, PROBES, f1, metric_function
 from morphalign.vectors import cosine_matrix, l2_normalize
 
@@ -72,30 +77,36 @@ def _fit_predict(model, x_train, y_train, x_test) -> tuple[np.ndarray, np.ndarra
     return pred.astype(int), proba[np.arange(len(pred)), column]
 
 
-def _linear_probe():
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+@dataclass(frozen=True)
+class EvalSettings:
+    """How the probes are fitted and scored (the workflow's `evaluate` section)."""
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    knn_k: int = 5
+    f1_average: str = "macro"  # or "binary": the F1 of positive_class alone, as the reference code scored
+    positive_class: int = 1
+    probe: str = "logistic"  # or "torch_adam": the reference code's torch linear layer
+    probe_epochs: int = 200
+    probe_lr: float = 1e-3
 
-
-def _knn(k: int):
-    from sklearn.neighbors import KNeighborsClassifier
-
-    return KNeighborsClassifier(n_neighbors=k, metric="cosine")
+    def linear_probe(self):
+        if self.probe == "logistic":
+            return logistic()
+        if self.probe == "torch_adam":
+            return TorchAdamProbe(self.probe_epochs, self.probe_lr)
+        raise MorphalignError(f"evaluate.probe must be 'logistic' or 'torch_adam', got {self.probe!r}")
 
 
 def linear_probe_f1(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
-    return float(f1(y_test, _fit_predict(_linear_probe(), x_train, y_train, x_test)[0]))
+    return float(f1(y_test, _fit_predict(logistic(), x_train, y_train, x_test)[0]))
 
 
 def knn_f1(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:
-    return float(f1(y_test, _fit_predict(_knn(k), x_train, y_train, x_test)[0]))
+    return float(f1(y_test, _fit_predict(knn(k), x_train, y_train, x_test)[0]))
 
 
-def predictions(arrays: dict[str, np.ndarray], knn_k: int = 5) -> pd.DataFrame:
+def predictions(arrays: dict[str, np.ndarray], settings: EvalSettings | None = None) -> pd.DataFrame:
     """The per-image predictions table (format in `morphalign.scores`) of one set of embeddings."""
+    settings = settings or EvalSettings()
     check_embeddings(arrays, "embeddings")
     ytr, yte = arrays["train_label"].astype(int), arrays["test_label"].astype(int)
     feats = {
@@ -115,7 +126,10 @@ def predictions(arrays: dict[str, np.ndarray], knn_k: int = 5) -> pd.DataFrame:
     if "test_id" in arrays:
         table["id"] = np.asarray(arrays["test_id"])
     table["label"] = yte
-    for probe, sets, make in (("linear_probe", feats, _linear_probe), ("knn", knn_feats, lambda: _knn(knn_k))):
+    for probe, sets, make in (
+        ("linear_probe", feats, settings.linear_probe),
+        ("knn", knn_feats, lambda: knn(settings.knn_k)),
+    ):
         for name, (tr, te) in sets.items():
             table[f"{probe}_{name}_pred"], table[f"{probe}_{name}_score"] = _fit_predict(make(), tr, ytr, te)
     sim = cosine_matrix(arrays["test_image"], arrays["test_text"])
@@ -126,15 +140,19 @@ def predictions(arrays: dict[str, np.ndarray], knn_k: int = 5) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def evaluate(arrays: dict[str, np.ndarray], knn_k: int = 5, table: pd.DataFrame | None = None) -> dict[str, float]:
+def evaluate(
+    arrays: dict[str, np.ndarray], settings: EvalSettings | None = None, table: pd.DataFrame | None = None
+) -> dict[str, float]:
     """All metrics for one set of embeddings (see the module docstring), from its predictions table."""
-    table = predictions(arrays, knn_k) if table is None else table
+    settings = settings or EvalSettings()
+    table = predictions(arrays, settings) if table is None else table
     everything = np.arange(len(table))
     out: dict[str, float] = {}
     for probe in PROBES:
         for name in FEATURES:
             key = f"{probe}_f1_{name}"
-            out[key] = float(metric_function(key)(table, everything))
+            f1_of = metric_function(key, settings.f1_average, settings.positive_class)
+            out[key] = float(f1_of(table, everything))
     out["mean_cosine"] = float(metric_function("mean_cosine")(table, everything))
     out.update(retrieval(arrays["test_image"], arrays["test_text"], table["label"].to_numpy()))
     out.update(chance_levels(table["label"].to_numpy()))

@@ -123,9 +123,15 @@ def _targets(arms: dict[tuple[str, str], Arm], prompt: str) -> list[str]:
 
 
 def table1(
-    long: pd.DataFrame, arms: dict[tuple[str, str], Arm], main: str, ref: str | None, u: Uncertainty
+    long: pd.DataFrame,
+    arms: dict[tuple[str, str], Arm],
+    main: str,
+    ref: str | None,
+    u: Uncertainty,
+    f1_average: str = "macro",
+    positive: int = 1,
 ) -> pd.DataFrame:
-    """The long-format Table 1 v2 (see the module docstring)."""
+    """The long-format Table 1 v2 (see the module docstring); probes scored with `f1_average` F1."""
     if main not in {p for p, _ in arms}:
         raise MorphalignError(
             f"report.main_prompt: no runs for prompt {main!r}; prompts run: {sorted({p for p, _ in arms})}"
@@ -136,13 +142,14 @@ def table1(
     labels = next(iter(arms.values())).tables[0]["label"].to_numpy()
     rows: list[dict[str, Any]] = []
     for key, label in ROWS:
-        metric = metric_function(key)
-        base = {"metric": key, "label": label, "chance": chance(key, labels)}
+        metric = metric_function(key, f1_average, positive)
+        base = {"metric": key, "label": label, "chance": chance(key, labels, f1_average, positive)}
         for prompt, tgt in arms:
             arm = arms[prompt, tgt]
             stats = summary.loc[(prompt, tgt, key)] if (prompt, tgt, key) in summary.index else None
             if stats is None:
                 continue
+            _check_agrees(arm, metric, key, long)
             low, high = bootstrap_cell(arm, metric, u.resamples, rng, u.confidence)
             rows.append(
                 base
@@ -166,6 +173,22 @@ def table1(
         "n_test", "ci_low", "ci_high", "chance", "p", "p_holm", "significant", "p_mcnemar", "bold",
     ]  # fmt: skip
     return out.reindex(columns=columns)
+
+
+def _check_agrees(arm: Arm, metric, key: str, long: pd.DataFrame) -> None:
+    """Each run's metric recomputed from its predictions must equal its metrics file's (same test set, same F1)."""
+    everything = np.arange(arm.n)
+    for table, source in zip(arm.tables, arm.sources, strict=True):
+        written = long[(long.source == source.replace("predictions.csv", "metrics.json")) & (long.metric == key)]
+        if written.empty:
+            continue
+        value = float(metric(table, everything))
+        if not np.isclose(value, written["value"].iloc[0], rtol=0, atol=1e-9):
+            raise MorphalignError(
+                f"{source}: {key} from the predictions is {value:.6f} but its metrics file says "
+                f"{written['value'].iloc[0]:.6f}; were they written with different evaluate settings "
+                f"(f1_average, positive_class)? Rerun the evaluate job"
+            )
 
 
 def _difference(a: Arm, b: Arm, key: str, metric, rng: np.random.Generator, u: Uncertainty) -> dict[str, Any]:
@@ -228,7 +251,9 @@ def _grid(title: str, heads: list[str], body: list[tuple[str, list[str]]], latex
     return "\n".join(lines) + "\n"
 
 
-def render(table: pd.DataFrame, main: str, ref: str | None, u: Uncertainty) -> tuple[str, str]:
+def render(
+    table: pd.DataFrame, main: str, ref: str | None, u: Uncertainty, scoring: str = "macro F1"
+) -> tuple[str, str]:
     """Table 1 v2 as (markdown, latex): values, main minus reference, target minus frozen."""
     cells = table[(table.kind == "cell") & (table.prompt == main)]
     diffs = table[table.kind == "difference"]
@@ -259,12 +284,13 @@ def render(table: pd.DataFrame, main: str, ref: str | None, u: Uncertainty) -> t
             row = [find(cells, key, target=t) for t in targets]
             if all(r is None for r in row):
                 continue
-            ch = chance_text = row_chance(table, key)
+            ch = row_chance(table, key)
             chance_text = "--" if latex and ch is None else ("–" if ch is None else f"{ch:.3f}")
             body.append((label, [chance_text, *[_cell_text(r, latex) for r in row]]))
         title = (
-            f"Table 1. Prompt `{main}`: mean ± std over seeds. {basis} Bold: significantly the best of its row "
-            f"(paired permutation tests against each other cell, Holm-adjusted within the row, p < {u.alpha:g})."
+            f"Table 1. Prompt `{main}`: mean ± std over seeds; probes scored by {scoring}. {basis} "
+            "Bold: significantly the best of its row (paired permutation tests against each other cell, "
+            f"Holm-adjusted within the row, p < {u.alpha:g})."
         )
         out[latex].append(_grid(title, heads, body, latex))
         star = (
@@ -306,6 +332,8 @@ def aggregate(
     main: str,
     ref: str | None,
     uncertainty: Uncertainty | None = None,
+    f1_average: str = "macro",
+    positive: int = 1,
 ) -> pd.DataFrame:
     """Write `runs.csv`, `table1.csv`, `table1.md` and `table1.tex` (keys `runs`, `csv`, `md`, `tex` of `out`)."""
     u = uncertainty or Uncertainty()
@@ -313,9 +341,10 @@ def aggregate(
     if long.empty:
         raise MorphalignError("no metrics to aggregate")
     arms = load_arms(metric_files, prediction_files)
-    table = table1(long, arms, main, ref, u)
+    table = table1(long, arms, main, ref, u, f1_average, positive)
     ref = ref if (table.versus_prompt == ref).any() else None
-    md, tex = render(table, main, ref, u)
+    scoring = "macro F1" if f1_average == "macro" else f"binary F1 of class {positive}"
+    md, tex = render(table, main, ref, u, scoring)
     write_csv(out["runs"], long)
     write_csv(out["csv"], table)
     for path, text in ((out["md"], md), (out["tex"], tex)):

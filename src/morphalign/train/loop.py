@@ -189,7 +189,7 @@ def set_up(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | 
     towers = Towers(model).to(accelerator.device)
     trained = TARGETS[cfg.run.target].towers
     frozen = frozen_embeddings(towers, pairs, trained, accelerator.device)
-    loss = BatchLoss(pairs, trained, frozen, accelerator.device, n_proc, accelerator.process_index)
+    loss = BatchLoss(pairs, trained, frozen, accelerator.device, n_proc, accelerator.process_index, hp.loss_reduction)
     # every process draws the same global batches (the same seeded shuffle) and embeds its own slice of each
     generator = torch.Generator().manual_seed(seed)
     rows = _Rows(pairs.train_rows)

@@ -85,9 +85,10 @@ class BatchLoss:
         device: torch.device | str,
         n_proc: int = 1,
         rank: int = 0,
+        reduction: str = "siglip",
     ) -> None:
         self.pairs, self.trained, self.frozen = pairs, trained, frozen
-        self.device, self.n_proc, self.rank = device, n_proc, rank
+        self.device, self.n_proc, self.rank, self.reduction = device, n_proc, rank, reduction
 
     def _gather(self, x: torch.Tensor) -> torch.Tensor:
         """All processes' embeddings, in rank order, with gradients flowing back to each process's share."""
@@ -112,4 +113,4 @@ class BatchLoss:
             txt = torch.stack([self.frozen[i] for i in mine])
         if distributed:
             img, txt = self._gather(img.float()), self._gather(txt.float())
-        return sigmoid_loss(img.float(), txt.float(), scale, bias)
+        return sigmoid_loss(img.float(), txt.float(), scale, bias, self.reduction)

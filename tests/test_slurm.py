@@ -99,6 +99,8 @@ def test_tiny_sweep_through_sbatch(cluster, tmp_path):
         log = (tmp_path / "logs" / "runs" / prompt / "text" / "seed0" / "finetune.log").read_text()
         assert re.search(r"CUDA_VISIBLE_DEVICES=\d", log), log[:500]
         assert "accelerate.commands.launch" in log
+        # the GPU is fake: the guard would stop the job, and the test profile's gpu_guard: false reached it
+        assert "asked for 1 GPU(s), guard off (gpu_guard: false)" in log
         train_log = pd.read_json(res / "runs" / prompt / "text" / "seed0" / "train_log.json", typ="series")
         assert train_log["launcher"] == "accelerate"
     job_ids = [int(p.stem) for p in finetune_logs]

@@ -416,3 +416,21 @@ def test_reruns_exactly_what_changed(tmp_path):
     }
     assert not any(j.startswith(("embed[run=control/frozen", "embed[run=curated/frozen")) for j in jobs)
     assert not {j.split("[")[0] for j in jobs} & upstream
+
+
+def test_jobs_run_the_checkout_they_were_started_from(tmp_path):
+    """A copy of the repository, run with --directory elsewhere, runs its own src/ (PYTHONPATH), not the copy that
+    is pip-installed in this environment; the conda envs install no morphalign, so this is how jobs find it."""
+    checkout = tmp_path / "checkout"
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (REPO / rel).is_file():
+            (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, checkout / rel)
+    work = tmp_path / "work"
+    work.mkdir()
+    cfg = write_config(work, {"dataset": {"val_size": 4, "synthetic": {"n_train": 16, "n_test": 8}}})
+    target = "results/data/manifest.csv"
+    snakemake(work, target, "--cores", "1", "--configfile", str(cfg), snakefile=checkout / "Snakefile")
+    log = (work / "logs" / "dataset.log").read_text()
+    assert f"from {(checkout / 'src' / 'morphalign').resolve()}" in log, log[:300]

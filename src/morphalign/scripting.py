@@ -11,6 +11,13 @@ from pathlib import Path
 from morphalign.errors import MorphalignError
 
 
+def code_origin() -> str:
+    """Which morphalign a job runs, and from where: the workflow puts its checkout's src/ first on PYTHONPATH."""
+    from morphalign import __version__
+
+    return f"morphalign {__version__} from {Path(__file__).resolve().parent}"
+
+
 @contextlib.contextmanager
 def logged(log_path: str | Path) -> Iterator[None]:
     """Redirect stdout and stderr (progress bars included) to `log_path`.
@@ -21,6 +28,7 @@ def logged(log_path: str | Path) -> Iterator[None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     real_stderr = sys.stderr
     with open(log_path, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        print(code_origin(), file=fh, flush=True)
         try:
             yield
         except MorphalignError as exc:
@@ -35,6 +43,7 @@ def logged(log_path: str | Path) -> Iterator[None]:
 
 def run_cli(body: Callable[[], object]) -> int:
     """Run a CLI's body; a MorphalignError becomes one `error: ...` line on stderr and exit status 1."""
+    print(code_origin(), file=sys.stderr, flush=True)
     try:
         body()
     except MorphalignError as exc:

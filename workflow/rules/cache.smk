@@ -12,7 +12,7 @@ rule pixel_cache:
     benchmark:
         f"{LOGS}/benchmarks/pixel_cache.tsv"
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENV
     params:
         dataset=dataset_dir,
         model=MODEL_ID,
@@ -34,7 +34,7 @@ rule token_cache:
     log:
         f"{LOGS}/cache/tokens_{{prompt}}.log",
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENV
     params:
         dataset=dataset_dir,
         model=MODEL_ID,

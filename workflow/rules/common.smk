@@ -1,5 +1,6 @@
 # Shared helpers: config validation, the sweep's runs, code hashes, and settings that say where things are.
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -7,6 +8,24 @@ from pathlib import Path
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Every job runs this checkout's code: src/ goes first on sys.path here and on PYTHONPATH for the jobs (which
+# inherit it, inside a SLURM job too, where Snakemake parses this file again), ahead of any installed copy. The
+# conda environments therefore list third-party packages only.
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+os.environ.update(  # set for the jobs, not required of the user: so no envvars directive
+    PYTHONPATH=os.pathsep.join(
+        [
+            SRC,
+            *(
+                p
+                for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                if p and p != SRC
+            ),
+        ]
+    )
+)
 
 from morphalign.captions.backends import backend_module
 from morphalign.config import (
@@ -34,6 +53,10 @@ config.clear()
 config.update(_validated)
 
 ACCELERATE_DIR = str(WORKFLOW_DIR.parent / "config" / "accelerate")
+# the environment of the rules that run the model: conda-forge's CUDA or CPU build of PyTorch
+TRAIN_ENV = f"../../envs/{'train' if config['compute']['conda_torch'] == 'cuda' else 'train-cpu'}.yaml"
+# a job given GPUs by SLURM stops when torch sees none (morphalign.model.device); off only for fake-GPU test clusters
+GPU_GUARD = "" if config["gpu_guard"] else "--no-gpu-guard"
 R = config["results"]
 RES = config["resources"]
 LOGS = "logs"

@@ -18,9 +18,10 @@ rule embed:
     group:
         "post"
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENV
     threads: 1
     resources:
+        gpu=config["compute"]["embed"]["gpu"],
         mem_mb=config["compute"]["embed"]["mem_mb"],
         runtime=config["compute"]["embed"]["runtime"],
         cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
@@ -30,8 +31,9 @@ rule embed:
         adapter=lambda wc, input: (
             f"--adapter {input.adapter}" if "adapter" in input.keys() else ""
         ),
+        gpu_guard=GPU_GUARD,
         code=CODE["embed"],
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
         " {params.model} --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"
-        " {params.adapter} --out {output} > {log} 2>&1"
+        " {params.adapter} --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"

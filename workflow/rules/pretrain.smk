@@ -9,7 +9,7 @@ rule pretrain:
     benchmark:
         f"{LOGS}/benchmarks/pretrain.tsv"
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENV
     threads: config["compute"]["pretrain"]["threads"]
     resources:
         mem_mb=config["compute"]["pretrain"]["mem_mb"],

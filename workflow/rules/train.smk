@@ -35,7 +35,7 @@ rule finetune:
     wildcard_constraints:
         run=TRAINED_RUN_PATTERN,
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENV
     threads: config["compute"]["finetune"]["threads"]
     resources:
         gpu=config["compute"]["finetune"]["gpu"],
@@ -48,10 +48,11 @@ rule finetune:
         checkpoint=lambda wc, output: str(Path(output.log).parent / "checkpoint"),
         accelerate=ACCELERATE_DIR,
         mixed_precision=config["train"]["mixed_precision"],
+        gpu_guard=GPU_GUARD,
         code=CODE["finetune"],
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.train.launch --accelerate-dir {params.accelerate}"
-        " --mixed-precision {params.mixed_precision} --"
+        " --mixed-precision {params.mixed_precision} --gpus-requested {resources.gpu} {params.gpu_guard} --"
         " --run-config {input.run} {params.model} --dataset {params.dataset} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
         " --checkpoint-dir {params.checkpoint} > {log} 2>&1"

@@ -7,6 +7,7 @@ import sys
 
 from morphalign.embed.embed import embed
 from morphalign.io import read_json
+from morphalign.model.device import check_gpus
 from morphalign.runs import RunConfig
 from morphalign.scripting import run_cli
 
@@ -21,9 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--adapter", default=None, help="LoRA adapter folder; omit for the frozen baseline")
     ap.add_argument("--out", required=True, help="output .npz")
+    ap.add_argument("--gpus-requested", type=int, default=0, help="GPUs the job asked SLURM for (the rule's gpu)")
+    ap.add_argument("--no-gpu-guard", action="store_true", help="run on the CPU even when SLURM gave GPUs")
     args = ap.parse_args(argv)
 
     def body() -> None:
+        print(f"devices: {check_gpus(args.gpus_requested, not args.no_gpu_guard)}", file=sys.stderr)
         cfg = RunConfig.from_dict(read_json(args.run_config), args.run_config)
         embed(cfg, args.model, args.dataset, args.pixels, args.tokens, args.out, args.adapter, args.model_cache_dir)
 

@@ -16,6 +16,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from morphalign.errors import MorphalignError
+from morphalign.model.device import check_gpus
+
 
 def visible_gpus() -> int:
     """GPUs this process can use (0 where CUDA is absent, as on a fake-GPU test cluster)."""
@@ -62,7 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="morphalign.train.launch", description=__doc__.split("\n\n")[0])
     ap.add_argument("--accelerate-dir", required=True, help="folder with single.yaml and multi_gpu.yaml")
     ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    ap.add_argument("--gpus-requested", type=int, default=0, help="GPUs the job asked SLURM for (the rule's gpu)")
+    ap.add_argument("--no-gpu-guard", action="store_true", help="train on the CPU even when SLURM gave GPUs")
     args = ap.parse_args(argv[:split])
+    try:
+        facts = check_gpus(args.gpus_requested, not args.no_gpu_guard)
+    except MorphalignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"morphalign.train.launch: {facts}", file=sys.stderr, flush=True)
     gpus = visible_gpus()
     cmd = command(args.accelerate_dir, args.mixed_precision, argv[split + 1 :], gpus)
     allocated = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")

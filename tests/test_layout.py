@@ -22,7 +22,7 @@ CORE = {
 }
 SHARED = {"model"}
 STAGES = {"pretrain", "data", "captions", "cache", "train", "embed", "evaluate", "report"}
-SUPPORT = {"testing"}  # test doubles (the fake Gemini server): imports the core only
+SUPPORT = {"testing", "cluster"}  # test doubles (the fake Gemini server) and cluster set-up: import the core only
 
 
 def _modules() -> dict[str, Path]:

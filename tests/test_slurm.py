@@ -11,13 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import REPO
-from test_workflow import SNAKEFILE, SNAKEMAKE, TINY_SWEEP, write_config
+from test_workflow import SNAKEFILE, SNAKEMAKE, TINY_SWEEP, job_counts, write_config
 
 TOOLS = REPO.parent / "shared" / "tools" / "local-slurm"
 PROFILE = REPO / "profiles" / "slurm-local"
@@ -137,3 +138,34 @@ def test_failing_job_reports_its_log(cluster, tmp_path):
     assert "Error in rule dataset" in out and "logs/dataset.log" in out
     assert "submitted with SLURM jobid" in out
     assert "row 5 ('a3.png'): unreadable image" in (tmp_path / "logs" / "dataset.log").read_text()
+
+
+def test_init_then_profile_by_name_runs_a_sweep(cluster, tmp_path):
+    """As a user: `python -m morphalign.cluster init ...`, then `snakemake --profile slurm` from a work folder."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HF_HUB_OFFLINE": "1"}
+    init = [sys.executable, "-m", "morphalign.cluster", "init", "--account", "local", "--partition", "debug"]
+    init += ["--gpu-partition", "debug", "--status-command", "squeue"]  # no slurmdbd here: poll squeue
+    done = subprocess.run(init, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "sacctmgr unavailable" in done.stdout  # partitions were checked with sinfo; accounts cannot be here
+
+    work = tmp_path / "work"
+    work.mkdir()
+    small = {"mem_mb": 1000, "cpus_per_task": 1}
+    compute = {"finetune": {**small, "mem_mb": 2000}, "embed": small, "evaluate": {"mem_mb": 1000}}
+    cfg = write_config(work, {**TINY_SWEEP, "seeds": 1, "targets": ["frozen", "text"], "compute": compute})
+    # the 2-CPU test node: two runs per group job, quick polling, and its GPU is fake (guard off)
+    test_node = ["--group-components", "post=2", "--slurm-init-seconds-before-status-checks", "5"]
+    test_node += ["--seconds-between-status-checks", "5", "--config", "gpu_guard=False"]
+    cmd = [*SNAKEMAKE, "--profile", "slurm", "--configfile", str(cfg), *test_node]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=work, timeout=1500)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    assert (work / "results" / "tables" / "table1.md").is_file()
+    # every job but the local run_config ones went through sbatch (successful jobs' SLURM logs are not kept here)
+    jobs = job_counts(out)
+    local = jobs["run_config"] + jobs["all"]
+    single = jobs["total"] - local - 8  # the 8 embed and evaluate jobs of 4 runs go in group jobs of up to 2 runs
+    assert single + 2 <= len(re.findall(r"submitted with SLURM jobid (\d+)", out)) <= single + 4
+    log = (work / "logs" / "runs" / "curated" / "text" / "seed0" / "finetune.log").read_text()
+    assert "guard off (gpu_guard: false)" in log and f"from {REPO / 'src' / 'morphalign'}" in log

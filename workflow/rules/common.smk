@@ -28,6 +28,7 @@ os.environ.update(  # set for the jobs, not required of the user: so no envvars 
 )
 
 from morphalign.captions.backends import backend_module
+from morphalign.cluster.profile import placeholder_error, placeholders, profile_files
 from morphalign.config import (
     dataset_settings,
     model_path,
@@ -51,6 +52,15 @@ except MorphalignError as exc:
     sys.exit(f"morphalign: {exc}")
 config.clear()
 config.update(_validated)
+
+# a profile whose resources still say CHANGE_ME stops here, before anything reaches sbatch
+_settings = workflow.resource_settings
+_unfilled = placeholders(
+    (_settings.default_resources or {}).items(),
+    {rule: res.items() for rule, res in _settings.overwrite_resources.items()},
+)
+if _unfilled:
+    sys.exit(f"morphalign: {placeholder_error(_unfilled, profile_files(sys.argv))}")
 
 ACCELERATE_DIR = str(WORKFLOW_DIR.parent / "config" / "accelerate")
 # the environment of the rules that run the model: conda-forge's CUDA or CPU build of PyTorch

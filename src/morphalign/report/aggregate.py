@@ -109,11 +109,12 @@ def load_arms(metric_files: list[str | Path], prediction_files: list[str | Path]
         missing = [c for c in ("label", "cosine", "rank_i2t", "rank_t2i") if c not in table.columns]
         if missing:
             raise MorphalignError(f"{pf}: predictions table lacks column(s) {missing}; rerun its evaluate job")
-        found.setdefault((m["prompt"], m["target"]), []).append((m.get("seed") or 0, table, str(pf)))
+        found.setdefault((m["prompt"], m["target"]), []).append((m.get("seed") or 0, table, str(pf), str(mf)))
     arms = {}
     for (prompt, tgt), runs in found.items():
         runs.sort(key=lambda r: r[0])
-        arms[prompt, tgt] = Arm(f"{prompt}/{tgt}", tuple(r[1] for r in runs), tuple(r[2] for r in runs))
+        tables, preds, metrics = (tuple(r[i] for r in runs) for i in (1, 2, 3))
+        arms[prompt, tgt] = Arm(f"{prompt}/{tgt}", tables, preds, metrics)
     check_same_images(list(arms.values()))
     return arms
 
@@ -178,8 +179,8 @@ def table1(
 def _check_agrees(arm: Arm, metric, key: str, long: pd.DataFrame) -> None:
     """Each run's metric recomputed from its predictions must equal its metrics file's (same test set, same F1)."""
     everything = np.arange(arm.n)
-    for table, source in zip(arm.tables, arm.sources, strict=True):
-        written = long[(long.source == source.replace("predictions.csv", "metrics.json")) & (long.metric == key)]
+    for table, source, metrics in zip(arm.tables, arm.sources, arm.metric_files, strict=False):
+        written = long[(long.source == metrics) & (long.metric == key)]
         if written.empty:
             continue
         value = float(metric(table, everything))

@@ -38,7 +38,8 @@ class Arm:
 
     name: str
     tables: tuple[pd.DataFrame, ...]
-    sources: tuple[str, ...]
+    sources: tuple[str, ...]  # each table's predictions file
+    metric_files: tuple[str, ...] = ()  # and the metrics file written with it, when known
 
     @property
     def n(self) -> int:

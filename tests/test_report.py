@@ -99,10 +99,21 @@ def test_table1_v2_intervals_marks_and_chance(tmp_path):
 
 
 def test_tables_are_reproducible_from_the_seed(tmp_path):
-    metrics, predictions = _sweep(tmp_path, n=40, seeds=1)
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=2)
     first, _ = _aggregate(tmp_path, metrics, predictions)
-    again, _ = _aggregate(tmp_path, metrics, predictions)
-    pd.testing.assert_frame_equal(first, again)
+    again, _ = _aggregate(tmp_path, metrics[::-1], predictions[::-1])  # input order changes nothing
+    key = ["kind", "metric", "prompt", "target", "versus_prompt", "versus_target"]
+    pd.testing.assert_frame_equal(
+        first.sort_values(key).reset_index(drop=True), again.sort_values(key).reset_index(drop=True)
+    )
+    # nor does dropping the reference prompt: each interval has its own random stream
+    keep = [i for i, m in enumerate(metrics) if "control" not in str(m)]
+    alone, _ = _aggregate(tmp_path, [metrics[i] for i in keep], [predictions[i] for i in keep])
+    cells = ["metric", "target", "ci_low", "ci_high"]
+    curated = first[(first.kind == "cell") & (first.prompt == "curated")][cells].reset_index(drop=True)
+    pd.testing.assert_frame_equal(curated, alone[alone.kind == "cell"][cells].reset_index(drop=True))
+    other = _aggregate(tmp_path, metrics, predictions, u=Uncertainty(resamples=500, permutations=999, seed=1))[0]
+    assert not np.allclose(first.ci_low, other.ci_low)  # the seed does drive the resampling
 
 
 def test_no_reference_prompt_means_no_table_1b(tmp_path):

@@ -17,6 +17,7 @@ The frozen baseline is one deterministic run per prompt, so its spread is over t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,13 @@ class Uncertainty:
     alpha: float = 0.05
 
 
+def stream(seed: int, *names: str) -> np.random.Generator:
+    """The random stream of one statistic: fixed by the seed and what it is about, so a cell's interval does not
+    change when runs are added to the sweep or listed in another order."""
+    digest = hashlib.sha256("|".join(names).encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
 def load_arms(metric_files: list[str | Path], prediction_files: list[str | Path]) -> dict[tuple[str, str], Arm]:
     """Each (prompt, target)'s predictions tables in seed order; the predictions file i belongs to metrics file i."""
     if len(metric_files) != len(prediction_files):
@@ -139,7 +147,6 @@ def table1(
         )
     ref = ref if ref != main and any(p == ref for p, _ in arms) else None
     summary = summarise(long).set_index(["prompt", "target", "metric"])
-    rng = np.random.default_rng(u.seed)
     labels = next(iter(arms.values())).tables[0]["label"].to_numpy()
     rows: list[dict[str, Any]] = []
     for key, label in ROWS:
@@ -151,7 +158,7 @@ def table1(
             if stats is None:
                 continue
             _check_agrees(arm, metric, key, long)
-            low, high = bootstrap_cell(arm, metric, u.resamples, rng, u.confidence)
+            low, high = bootstrap_cell(arm, metric, u.resamples, stream(u.seed, key, arm.name), u.confidence)
             rows.append(
                 base
                 | {"kind": "cell", "prompt": prompt, "target": tgt, "mean": float(stats["mean"])}
@@ -162,8 +169,8 @@ def table1(
         if (main, FROZEN) in arms:
             comparisons += [((main, t), (main, FROZEN)) for t in _targets(arms, main) if t != FROZEN]
         for a, b in comparisons:
-            rows.append(base | _difference(arms[a], arms[b], key, metric, rng, u) | {"kind": "difference"})
-        _mark_best(rows, arms, main, key, metric, rng, u)
+            rows.append(base | _difference(arms[a], arms[b], key, metric, u) | {"kind": "difference"})
+        _mark_best(rows, arms, main, key, metric, u)
     out = pd.DataFrame(rows)
     diff = out["kind"] == "difference"
     if diff.any():
@@ -192,9 +199,9 @@ def _check_agrees(arm: Arm, metric, key: str, long: pd.DataFrame) -> None:
             )
 
 
-def _difference(a: Arm, b: Arm, key: str, metric, rng: np.random.Generator, u: Uncertainty) -> dict[str, Any]:
+def _difference(a: Arm, b: Arm, key: str, metric, u: Uncertainty) -> dict[str, Any]:
     (pa, ta), (pb, tb) = a.name.split("/"), b.name.split("/")
-    low, high = bootstrap_difference(a, b, metric, u.resamples, rng, u.confidence)
+    low, high = bootstrap_difference(a, b, metric, u.resamples, stream(u.seed, key, a.name, b.name), u.confidence)
     everything = np.arange(a.n)
     mean = float(
         np.mean([metric(t, everything) for t in a.tables]) - np.mean([metric(t, everything) for t in b.tables])
@@ -207,11 +214,12 @@ def _difference(a: Arm, b: Arm, key: str, metric, rng: np.random.Generator, u: U
     return {
         "prompt": pa, "target": ta, "versus_prompt": pb, "versus_target": tb, "mean": mean,
         "n_seeds": min(len(a.tables), len(b.tables)), "n_test": a.n, "ci_low": low, "ci_high": high,
-        "p": permutation_test(a, b, metric, u.permutations, rng), "p_mcnemar": p_mcnemar,
+        "p": permutation_test(a, b, metric, u.permutations, stream(u.seed, key, a.name, b.name, "test")),
+        "p_mcnemar": p_mcnemar,
     }  # fmt: skip
 
 
-def _mark_best(rows, arms, main: str, key: str, metric, rng: np.random.Generator, u: Uncertainty) -> None:
+def _mark_best(rows, arms, main: str, key: str, metric, u: Uncertainty) -> None:
     """Bold the main prompt's best cell of a row when it beats every other cell (Holm within the row)."""
     cells = [r for r in rows if r["kind"] == "cell" and r["metric"] == key and r["prompt"] == main]
     if len(cells) < 2:
@@ -219,7 +227,10 @@ def _mark_best(rows, arms, main: str, key: str, metric, rng: np.random.Generator
     best = max(cells, key=lambda r: r["mean"])
     others = [r for r in cells if r is not best]
     a = arms[main, best["target"]]
-    p = [permutation_test(a, arms[main, r["target"]], metric, u.permutations, rng) for r in others]
+    p = [
+        permutation_test(a, arms[main, r["target"]], metric, u.permutations, stream(u.seed, key, a.name, r["target"]))
+        for r in others
+    ]
     best["bold"] = bool(np.all(holm(p) < u.alpha))
 
 

@@ -72,6 +72,14 @@ def _arrays(rng, n_train=40, n_test=12, d=6):
     }
 
 
+def _uninformative_text(rng):
+    """Separable images, and text features of pure noise: they carry no class information."""
+    arrays = _arrays(rng)
+    arrays["train_text"] = rng.normal(size=arrays["train_text"].shape)
+    arrays["test_text"] = rng.normal(size=arrays["test_text"].shape)
+    return arrays
+
+
 def test_evaluate_separable_and_identical_modalities():
     arrays = _arrays(np.random.default_rng(0))
     m = evaluate(arrays)
@@ -90,10 +98,7 @@ def test_evaluate_separable_and_identical_modalities():
 
 def test_text_probe_uses_text_features():
     """The reference code fitted its 'text' probe on image features; ours must see the text."""
-    rng = np.random.default_rng(1)
-    arrays = _arrays(rng)
-    arrays["train_text"] = rng.normal(size=arrays["train_text"].shape)  # text carries no class information
-    arrays["test_text"] = rng.normal(size=arrays["test_text"].shape)
+    arrays = _uninformative_text(np.random.default_rng(1))
     m = evaluate(arrays)
     assert m["linear_probe_f1_image"] == 1.0
     assert m["linear_probe_f1_text"] < 0.9
@@ -151,10 +156,7 @@ def test_mismatched_rows_named():
 def test_binary_f1_scores_the_positive_class():
     from sklearn.metrics import f1_score
 
-    rng = np.random.default_rng(6)
-    arrays = _arrays(rng)
-    arrays["test_text"] = rng.normal(size=arrays["test_text"].shape)  # a text probe that errs
-    arrays["train_text"] = rng.normal(size=arrays["train_text"].shape)
+    arrays = _uninformative_text(np.random.default_rng(6))  # a text probe that errs
     table = predictions(arrays)
     y, pred = table["label"], table["linear_probe_text_pred"]
     binary = evaluate(arrays, EvalSettings(f1_average="binary"), table)

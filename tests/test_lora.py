@@ -84,23 +84,10 @@ def _base_size_shares(r: int, names: list[str], scope: str) -> dict[str, float]:
     import torch
     from transformers import SiglipConfig, SiglipModel
 
+    tower = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
     config = SiglipConfig(
-        text_config=dict(
-            vocab_size=256000,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=64,
-        ),
-        vision_config=dict(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            image_size=224,
-            patch_size=16,
-        ),
+        text_config=dict(**tower, vocab_size=256000, max_position_embeddings=64),
+        vision_config=dict(**tower, image_size=224, patch_size=16),
     )
     shares = {}
     for target in ("vision", "text", "full"):

@@ -198,3 +198,30 @@ def test_small_and_constant_images_are_counted_in_a_warning(tmp_path):
     text = " ".join(str(w.message) for w in caught)
     assert "1 image(s) smaller than the 150 px crop (zero-padded): rows 3" in text
     assert "1 image(s) of one constant value: rows 4" in text
+
+
+def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    """numpy's own message on a full disk is only byte counts; the error must say which file."""
+    import numpy as np
+
+    from morphalign.errors import MorphalignError
+    from morphalign.io import save_npy
+
+    def disk_full(fh, array, **kwargs):
+        fh.write(b"partial")
+        raise OSError("5850000 requested and 3071872 written")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    target = tmp_path / "cache" / "pixels.npy"
+    with pytest.raises(MorphalignError, match=r"cache/pixels\.npy: could not be written \(5850000 requested"):
+        save_npy(target, np.zeros((2, 2), np.uint8))
+    assert list((tmp_path / "cache").iterdir()) == []  # neither the file nor its temporary sibling
+
+
+def test_an_unwritable_folder_names_the_file(tmp_path):
+    from morphalign.errors import MorphalignError
+    from morphalign.io import write_json
+
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    with pytest.raises(MorphalignError, match=r"blocked/metrics\.json: could not be written"):
+        write_json(tmp_path / "blocked" / "metrics.json", {"a": 1})

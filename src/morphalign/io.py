@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from morphalign.errors import MorphalignError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Iterator[Path]:
@@ -25,14 +27,17 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
     With `directory=True` the temporary path is an empty folder and the whole folder is swapped in.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{final.name}.tmp-"
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
-        os.close(fd)
-        tmp = Path(name)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as exc:
+        raise _write_error(final, exc) from exc
     try:
         yield tmp
         if directory:
@@ -43,12 +48,21 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a read-only folder: say which file, not only the byte counts
+            raise _write_error(final, exc) from exc
         raise
+
+
+def _write_error(final: Path, exc: OSError) -> MorphalignError:
+    return MorphalignError(
+        f"{final}: could not be written ({exc}); is the disk full or the folder read-only? Nothing was left in "
+        "its place"
+    )
 
 
 def _json_default(obj: Any) -> Any:

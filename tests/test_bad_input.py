@@ -225,3 +225,16 @@ def test_an_unwritable_folder_names_the_file(tmp_path):
     (tmp_path / "blocked").write_text("a file where a folder should be")
     with pytest.raises(MorphalignError, match=r"blocked/metrics\.json: could not be written"):
         write_json(tmp_path / "blocked" / "metrics.json", {"a": 1})
+
+
+def test_a_missing_relative_folder_is_said_to_be_taken_for_a_hub_id(tmp_path, monkeypatch):
+    from morphalign.errors import MorphalignError
+    from morphalign.model.load import load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        MorphalignError, match=r"taken for a Hugging Face Hub id, as no folder .*models/siglip exists"
+    ) as err:
+        load_model("models/siglip", cache_dir=str(tmp_path / "cache"))
+    assert "write it as ./models/siglip" in str(err.value)

@@ -37,6 +37,16 @@ def check_model_source(name_or_path: str) -> None:
         raise MorphalignError(f"model.name_or_path: {name_or_path!r} has no config.json; not a saved model folder")
 
 
+def _as_hub(name_or_path: str) -> str:
+    """What a failed load should add when the string was taken for a Hub id, not a folder."""
+    if not is_hub_id(name_or_path):
+        return ""
+    return (
+        f" (taken for a Hugging Face Hub id, as no folder {Path(name_or_path).resolve()} exists; for a local folder, "
+        f"fix the path or write it as ./{name_or_path})"
+    )
+
+
 def load_model(name_or_path: str, cache_dir: str | None = None):
     """Return a `SiglipModel` (through `AutoModel`) in eval mode."""
     from transformers import AutoModel
@@ -45,7 +55,9 @@ def load_model(name_or_path: str, cache_dir: str | None = None):
     try:
         model = AutoModel.from_pretrained(name_or_path, cache_dir=cache_dir)
     except OSError as exc:
-        raise MorphalignError(f"model.name_or_path: cannot load {name_or_path!r}: {exc}") from exc
+        raise MorphalignError(
+            f"model.name_or_path: cannot load {name_or_path!r}{_as_hub(name_or_path)}: {exc}"
+        ) from exc
     if not hasattr(model, "get_image_features") or not hasattr(model, "get_text_features"):
         raise MorphalignError(f"model.name_or_path: {name_or_path!r} is a {type(model).__name__}, not a dual encoder")
     return model.eval()
@@ -59,4 +71,6 @@ def load_processor(name_or_path: str, cache_dir: str | None = None):
     try:
         return AutoProcessor.from_pretrained(name_or_path, cache_dir=cache_dir)
     except OSError as exc:
-        raise MorphalignError(f"model.name_or_path: cannot load the processor of {name_or_path!r}: {exc}") from exc
+        raise MorphalignError(
+            f"model.name_or_path: cannot load the processor of {name_or_path!r}{_as_hub(name_or_path)}: {exc}"
+        ) from exc

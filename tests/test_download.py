@@ -106,10 +106,24 @@ def test_mirror_is_used_without_downloading(server, tmp_path, monkeypatch):
     monkeypatch.setenv("MORPHALIGN_DATA_MIRROR", f"{tmp_path / 'empty'}:{mirror}")
     path = fetch(s.url, tmp_path / "dl", md5=MD5, mirrors=mirror_dirs(), progress=False)
     assert path == mirror / "file.bin" and s.requests == []
-    (mirror / "file.bin").write_bytes(PAYLOAD[:-1])
-    with pytest.raises(MorphalignError, match=r"mirror/file\.bin: md5 checksum mismatch"):
-        fetch(s.url, tmp_path / "dl", md5=MD5, mirrors=mirror_dirs(), progress=False)
-    assert s.requests == []
+
+    # a corrupt copy in the first mirror is skipped, with a warning, for the good copy in the next
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "file.bin").write_bytes(PAYLOAD[:-1])
+    monkeypatch.setenv("MORPHALIGN_DATA_MIRROR", f"{first}:{mirror}")
+    with pytest.warns(UserWarning, match=r"first/file\.bin: md5 checksum mismatch .* skipped"):
+        path = fetch(s.url, tmp_path / "dl", md5=MD5, mirrors=mirror_dirs(), progress=False)
+    assert path == mirror / "file.bin" and s.requests == []
+
+    # no good copy anywhere and no network: the error lists where it looked and what it skipped
+    (mirror / "file.bin").unlink()
+    dead = "http://127.0.0.1:9/file.bin"  # the discard port: nothing listens
+    with pytest.warns(UserWarning), pytest.raises(MorphalignError) as err:
+        fetch(dead, tmp_path / "dl", md5=MD5, mirrors=mirror_dirs(), progress=False)
+    message = str(err.value)
+    assert "download failed" in message and f"mirror folder(s) ['{first}', '{mirror}']" in message
+    assert f"in {tmp_path / 'dl'}" in message and f"corrupt copies skipped: ['{first / 'file.bin'}']" in message
 
 
 def test_env_wins_over_config(monkeypatch, tmp_path):

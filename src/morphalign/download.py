@@ -4,12 +4,13 @@
 
 1. in the mirror folders (`MORPHALIGN_DATA_MIRROR`, or the config's `data_mirror`; several folders are separated by
    `:`), by file name: a file found there is verified and used in place, and nothing is downloaded (compute nodes
-   without internet, tests, CI);
+   without internet, tests, CI); a copy that fails its checksum is skipped with a warning, and the next folder tried;
 2. in the download folder, when a verified copy is already there;
 3. on the network: streamed to `<name>.part` with a progress bar, resumed with an HTTP Range request after an
    interruption (or restarted cleanly when the server ignores ranges), verified, then renamed into place.
 
-A checksum mismatch is an error that names the file and both digests; a bad download is deleted.
+A checksum mismatch is an error that names the file and both digests; a bad download is deleted. When the download
+fails, the error lists the folders that were searched and any corrupt copies skipped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 from morphalign.errors import MorphalignError
@@ -108,10 +110,16 @@ def fetch(
 ) -> Path:
     """Return a verified local copy of `url` (see the module docstring for the lookup order)."""
     name = filename or url.rsplit("/", 1)[-1]
+    corrupt = []
     for folder in mirrors or []:
         candidate = Path(folder) / name
         if candidate.is_file():
-            verify(candidate, md5, sha256)
+            try:
+                verify(candidate, md5, sha256)
+            except MorphalignError as exc:  # a bad copy in one mirror must not hide a good one in the next
+                warnings.warn(f"{exc}; skipped, looking in the next place", stacklevel=2)
+                corrupt.append(str(candidate))
+                continue
             return candidate
     dest_dir = Path(dest_dir)
     dest = dest_dir / name
@@ -123,7 +131,13 @@ def fetch(
             dest.unlink()  # a stale or damaged copy: fetch it again
     dest_dir.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(name + ".part")
-    _download(url, part, progress)
+    try:
+        _download(url, part, progress)
+    except MorphalignError as exc:
+        searched = [str(Path(f)) for f in mirrors or []]
+        where = f"mirror folder(s) {searched}" if searched else f"no mirror folder (set {MIRROR_ENV} or data_mirror)"
+        bad = f"; corrupt copies skipped: {corrupt}" if corrupt else ""
+        raise MorphalignError(f"{exc}. {name!r} was looked for in {where} and in {dest_dir}{bad}") from exc
     try:
         verify(part, md5, sha256)
     except MorphalignError:

@@ -80,6 +80,24 @@ CASES = [
         _overrides(None),
         r"captioning.overrides: .*nope.csv not found",
     ),
+    (
+        "knn_k above the synthetic training pool",
+        lambda c, t: (
+            c["dataset"].update(val_size=10),
+            c["dataset"]["synthetic"].update(n_train=40),
+            c["evaluate"].update(knn_k=41),
+        ),
+        r"evaluate.knn_k is 41 but the training pool \(train \+ val\) the k-NN probe is fitted on holds 40 images",
+    ),
+    (
+        "knn_k above a folder dataset's training pool",
+        lambda c, t: (
+            (t / "labels.csv").write_text("file,label,split\na.png,x,train\nb.png,y,val\nc.png,x,test\n"),
+            c["dataset"].update(source="folder", folder={"images_dir": str(t), "labels_csv": str(t / "labels.csv")}),
+            c["evaluate"].update(knn_k=3),
+        ),
+        r"evaluate.knn_k is 3 but .* holds 2 images; use at most 2",
+    ),
 ]
 
 
@@ -238,3 +256,20 @@ def test_a_missing_relative_folder_is_said_to_be_taken_for_a_hub_id(tmp_path, mo
     ) as err:
         load_model("models/siglip", cache_dir=str(tmp_path / "cache"))
     assert "write it as ./models/siglip" in str(err.value)
+
+
+def test_knn_k_above_the_pool_is_named_at_evaluation_too():
+    """A folder dataset without a split column draws its test split at run time; evaluate checks again."""
+    from morphalign.evaluate.metrics import EvalSettings, predictions
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train_image": rng.normal(size=(4, 3)),
+        "train_text": rng.normal(size=(4, 3)),
+        "test_image": rng.normal(size=(2, 3)),
+        "test_text": rng.normal(size=(2, 3)),
+        "train_label": np.array([0, 1, 0, 1]),
+        "test_label": np.array([0, 1]),
+    }
+    with pytest.raises(MorphalignError, match=r"evaluate.knn_k is 5 but the training pool holds 4 embeddings"):
+        predictions(arrays, EvalSettings(knn_k=5))

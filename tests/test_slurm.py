@@ -130,6 +130,7 @@ def test_failing_job_reports_its_log(cluster, tmp_path):
                 "val_size": 1,
                 "folder": {"images_dir": str(images), "labels_csv": str(tmp_path / "labels.csv")},
             },
+            "evaluate": {"knn_k": 3},  # the k-NN probe needs at most as many neighbours as the 4 training images
         },
     )
     proc = _snakemake_slurm(tmp_path, "results/data/manifest.csv", "--configfile", str(cfg))

@@ -116,6 +116,12 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         for key in ("images_dir", "labels_csv"):
             if not cfg["dataset"]["folder"][key]:
                 raise MorphalignError(f"invalid config: dataset.folder.{key} is required for source: folder")
+    pool = training_pool_size(cfg)
+    if pool is not None and cfg["evaluate"]["knn_k"] > pool:
+        raise MorphalignError(
+            f"invalid config: evaluate.knn_k is {cfg['evaluate']['knn_k']} but the training pool (train + val) the "
+            f"k-NN probe is fitted on holds {pool} images; use at most {pool}"
+        )
     prompts = sorted(cfg["prompts"])
     main, ref = cfg["report"]["main_prompt"], cfg["report"]["reference_prompt"]
     if main not in cfg["prompts"]:
@@ -124,6 +130,28 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         raise MorphalignError(f"invalid config: report.reference_prompt: no prompt named {ref!r}; prompts: {prompts}")
     if cfg["captioning"].get("overrides"):
         check_override_prompts(cfg["captioning"]["overrides"], prompts)
+
+
+def training_pool_size(cfg: dict[str, Any]) -> int | None:
+    """Images the probes are fitted on (train + val), when known before the data stage runs; else None.
+
+    Synthetic data: `n_train`. A folder dataset whose labels CSV has a `split` column: its train and val rows.
+    MiraBest's pools are hundreds of images, and a folder without a split column draws its test split at run time;
+    for those `evaluate` checks again.
+    """
+    ds = cfg["dataset"]
+    if ds["source"] == "synthetic":
+        return int(ds["synthetic"]["n_train"])
+    if ds["source"] == "folder" and ds["folder"]["labels_csv"]:
+        import pandas as pd
+
+        try:
+            table = pd.read_csv(ds["folder"]["labels_csv"], skipinitialspace=True)
+        except (OSError, ValueError):
+            return None  # the data stage names the file and what is wrong with it
+        if "split" in table.columns:
+            return int(table["split"].astype(str).str.strip().isin(["train", "val"]).sum())
+    return None
 
 
 def check_override_prompts(path: str | Path, prompts: list[str]) -> None:

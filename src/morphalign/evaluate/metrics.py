@@ -108,6 +108,11 @@ def predictions(arrays: dict[str, np.ndarray], settings: EvalSettings | None = N
     """The per-image predictions table (format in `morphalign.scores`) of one set of embeddings."""
     settings = settings or EvalSettings()
     check_embeddings(arrays, "embeddings")
+    if settings.knn_k > len(arrays["train_label"]):
+        raise MorphalignError(
+            f"evaluate.knn_k is {settings.knn_k} but the training pool holds {len(arrays['train_label'])} "
+            "embeddings; use at most that many neighbours"
+        )
     ytr, yte = arrays["train_label"].astype(int), arrays["test_label"].astype(int)
     feats = {
         "image": (arrays["train_image"], arrays["test_image"]),

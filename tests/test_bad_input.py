@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from morphalign.config import validate_config
+from morphalign.config import coerce_strings, load_schema, validate_config
 from morphalign.errors import MorphalignError
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -123,6 +123,53 @@ def test_workflow_planning_refuses_a_main_prompt_typo(tmp_path):
     assert done.returncode != 0
     assert "report.main_prompt: no prompt named 'curatd'" in done.stdout + done.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def _plan(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n"]
+    cmd += ["--configfile", str(REPO / "config" / "config.yaml"), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def test_a_config_file_drops_an_inherited_prompt(tmp_path):
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump({"prompts": {"control": {"enabled": False}}}))
+    done = _plan(tmp_path, str(tmp_path / "one.yaml"))
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-2000:]
+    assert "prompt=curated" in out and "prompt=control" not in out and "control/frozen" not in out
+
+
+@pytest.mark.parametrize(
+    ("prompts", "report", "message"),
+    [
+        ({"control": {"enabled": False}, "curated": {"enabled": False}}, {}, r"every prompt is disabled"),
+        ({"curated": {"enabled": False}}, {}, r"report.main_prompt: prompt 'curated' is disabled \(enabled: false\)"),
+    ],
+)
+def test_disabled_prompts_are_named(prompts, report, message):
+    cfg = _default()
+    for name, change in prompts.items():
+        cfg["prompts"][name].update(change)
+    cfg["report"].update(report)
+    with pytest.raises(MorphalignError, match=message):
+        validate_config(cfg, SCHEMA)
+
+
+def test_nested_command_line_overrides_reach_the_schema_as_their_type(tmp_path):
+    """Snakemake passes `--config 'train={"lr": 0.005}'` values as strings; they are read as the schema's type."""
+    override = 'train={"lr": 0.005, "max_epochs": 3, "restore_best": false, "grad_clip": null}'
+    done = _plan(tmp_path, "--config", override, "--printshellcmds")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-2000:]
+    cfg = coerce_strings(
+        {"train": {"lr": "0.005", "max_epochs": "3", "restore_best": "false", "grad_clip": "null"},
+         "prompts": {"p": {"text": "123", "backend": "describer"}}, "seeds": "3"},
+        load_schema(SCHEMA),
+    )  # fmt: skip
+    assert cfg["train"] == {"lr": 0.005, "max_epochs": 3, "restore_best": False, "grad_clip": None}
+    assert cfg["prompts"]["p"]["text"] == "123"  # a string where the schema wants a string
+    assert cfg["seeds"] == "3"  # several types allowed (count or list): left for validation to name
+    bad = _plan(tmp_path, "--config", 'train={"max_epochs": "3.5"}')
+    assert "train.max_epochs: '3.5' is not of type 'integer'" in bad.stdout + bad.stderr
 
 
 # ---------------------------------------------------------------- folder datasets

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,50 @@ def _path(error) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+_INT = re.compile(r"^[+-]?\d+$")
+
+
+def _coerced(value: str, types: list[str]) -> Any:
+    """`value` as the one non-string type the schema allows, when the text reads unambiguously as it; else itself."""
+    text = value.strip()
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "integer" in types and _INT.match(text):
+        return int(text)
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if "null" in types and text.lower() in ("null", "none", "~"):
+        return None
+    return value
+
+
+def coerce_strings(value: Any, schema: dict[str, Any]) -> Any:
+    """Turn strings into the numbers, booleans or nulls the schema asks for, recursively.
+
+    Snakemake passes a nested command-line override, `--config 'train={"lr": 0.005}'`, as strings ('0.005'). Where
+    the schema's type for that key does not admit a string, and the text reads unambiguously as the type it does
+    admit, the value is converted; anything else is left for validation to name.
+    """
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {
+            k: coerce_strings(v, props[k] if k in props else extra if isinstance(extra, dict) else {})
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce_strings(v, schema["items"]) for v in value]
+    if isinstance(value, str):
+        types = schema.get("type")
+        types = [types] if isinstance(types, str) else list(types or [])
+        if types and "string" not in types:
+            return _coerced(value, types)
+    return value
+
+
 def load_schema(schema_path: str | Path) -> dict[str, Any]:
     return yaml.safe_load(Path(schema_path).read_text())
 
@@ -63,7 +108,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     from jsonschema import Draft202012Validator
 
     schema = load_schema(schema_path)
-    cfg = copy.deepcopy(config) if config else {}
+    cfg = coerce_strings(copy.deepcopy(config) if config else {}, schema)
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
     if errors:
@@ -82,12 +127,20 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
         else:
             msg = f"{_path(e)}: {e.message}"
         raise MorphalignError(f"invalid config: {msg}")
-    _check_semantics(cfg)
+    disabled = [name for name, p in cfg["prompts"].items() if not p.get("enabled", True)]
+    cfg["prompts"] = {  # `enabled` only selects; it never reaches a job, so toggling one prompt reruns no other
+        name: {k: v for k, v in p.items() if k != "enabled"}
+        for name, p in cfg["prompts"].items()
+        if name not in disabled
+    }
+    if not cfg["prompts"]:
+        raise MorphalignError(f"invalid config: prompts: every prompt is disabled ({disabled}); enable at least one")
+    _check_semantics(cfg, disabled)
     return cfg
 
 
-def _check_semantics(cfg: dict[str, Any]) -> None:
-    """Rules the schema cannot state."""
+def _check_semantics(cfg: dict[str, Any], disabled: list[str] | tuple[str, ...] = ()) -> None:
+    """Rules the schema cannot state (`disabled`: prompts switched off with `enabled: false`)."""
     for i, name in enumerate(cfg["targets"]):
         if name not in TARGETS:
             raise MorphalignError(f"invalid config: targets.{i}: {name!r} is not one of {list(TARGETS)}")
@@ -108,7 +161,7 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
                 raise MorphalignError(f"invalid config: prompts.{name}.backend: published: {PAIRING_HELP}")
     for key in cfg["train"]["lr_by_run"]:
         prompt = key.split("/")[0]
-        if prompt not in cfg["prompts"]:
+        if prompt not in cfg["prompts"] and prompt not in disabled:
             raise MorphalignError(f"invalid config: train.lr_by_run.{key}: no prompt named {prompt!r}")
     if cfg["dataset"]["source"] == "synthetic" and cfg["dataset"]["val_size"] >= cfg["dataset"]["synthetic"]["n_train"]:
         raise MorphalignError("invalid config: dataset.val_size must be below dataset.synthetic.n_train")
@@ -124,6 +177,12 @@ def _check_semantics(cfg: dict[str, Any]) -> None:
         )
     prompts = sorted(cfg["prompts"])
     main, ref = cfg["report"]["main_prompt"], cfg["report"]["reference_prompt"]
+    for key, name in (("main_prompt", main), ("reference_prompt", ref)):
+        if name in disabled and (key == "main_prompt" or len(prompts) > 1):
+            raise MorphalignError(
+                f"invalid config: report.{key}: prompt {name!r} is disabled (enabled: false); set report.{key} to "
+                f"one of {prompts}"
+            )
     if main not in cfg["prompts"]:
         raise MorphalignError(f"invalid config: report.main_prompt: no prompt named {main!r}; prompts: {prompts}")
     if ref not in cfg["prompts"] and len(prompts) > 1:  # with one prompt there is nothing to subtract

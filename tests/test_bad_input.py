@@ -98,6 +98,16 @@ CASES = [
         ),
         r"evaluate.knn_k is 3 but .* holds 2 images; use at most 2",
     ),
+    (
+        "knn_k above a drawn folder pool",
+        lambda c, t: (
+            (t / "labels.csv").write_text("file,label\na.png,x\nb.png,y\nc.png,x\nd.png,y\n"),
+            c["dataset"].update(source="folder", folder={"images_dir": str(t), "labels_csv": str(t / "labels.csv")}),
+            c["dataset"]["folder"].update(test_size=1),
+            c["evaluate"].update(knn_k=4),
+        ),
+        r"evaluate.knn_k is 4 but .* holds 3 images",
+    ),
 ]
 
 

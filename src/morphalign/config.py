@@ -194,9 +194,9 @@ def _check_semantics(cfg: dict[str, Any], disabled: list[str] | tuple[str, ...] 
 def training_pool_size(cfg: dict[str, Any]) -> int | None:
     """Images the probes are fitted on (train + val), when known before the data stage runs; else None.
 
-    Synthetic data: `n_train`. A folder dataset whose labels CSV has a `split` column: its train and val rows.
-    MiraBest's pools are hundreds of images, and a folder without a split column draws its test split at run time;
-    for those `evaluate` checks again.
+    Synthetic data: `n_train`. A folder dataset: the train and val rows of its labels CSV's `split` column, or its
+    rows less `test_size` when the test set is drawn. MiraBest's pools are hundreds of images; `evaluate` checks
+    again whatever the source.
     """
     ds = cfg["dataset"]
     if ds["source"] == "synthetic":
@@ -210,6 +210,8 @@ def training_pool_size(cfg: dict[str, Any]) -> int | None:
             return None  # the data stage names the file and what is wrong with it
         if "split" in table.columns:
             return int(table["split"].astype(str).str.strip().isin(["train", "val"]).sum())
+        if 0 < ds["folder"]["test_size"] < len(table):  # the test set is drawn from the rows: the rest is the pool
+            return len(table) - int(ds["folder"]["test_size"])
     return None
 
 

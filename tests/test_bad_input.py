@@ -38,6 +38,18 @@ def _overrides(text: str | None):
     return edit
 
 
+def _folder_knn(csv_text: str, knn_k: int, test_size: int = 0):
+    """A config edit: a folder dataset with this labels CSV, and this many k-NN neighbours."""
+
+    def edit(cfg, tmp_path):
+        (tmp_path / "labels.csv").write_text(csv_text)
+        folder = {"images_dir": str(tmp_path), "labels_csv": str(tmp_path / "labels.csv"), "test_size": test_size}
+        cfg["dataset"].update(source="folder", folder=folder)
+        cfg["evaluate"].update(knn_k=knn_k)
+
+    return edit
+
+
 CASES = [
     (
         "seeds not a count or list",
@@ -91,21 +103,12 @@ CASES = [
     ),
     (
         "knn_k above a folder dataset's training pool",
-        lambda c, t: (
-            (t / "labels.csv").write_text("file,label,split\na.png,x,train\nb.png,y,val\nc.png,x,test\n"),
-            c["dataset"].update(source="folder", folder={"images_dir": str(t), "labels_csv": str(t / "labels.csv")}),
-            c["evaluate"].update(knn_k=3),
-        ),
+        _folder_knn("file,label,split\na.png,x,train\nb.png,y,val\nc.png,x,test\n", knn_k=3),
         r"evaluate.knn_k is 3 but .* holds 2 images; use at most 2",
     ),
     (
         "knn_k above a drawn folder pool",
-        lambda c, t: (
-            (t / "labels.csv").write_text("file,label\na.png,x\nb.png,y\nc.png,x\nd.png,y\n"),
-            c["dataset"].update(source="folder", folder={"images_dir": str(t), "labels_csv": str(t / "labels.csv")}),
-            c["dataset"]["folder"].update(test_size=1),
-            c["evaluate"].update(knn_k=4),
-        ),
+        _folder_knn("file,label\na.png,x\nb.png,y\nc.png,x\nd.png,y\n", knn_k=4, test_size=1),
         r"evaluate.knn_k is 4 but .* holds 3 images",
     ),
 ]

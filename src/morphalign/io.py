@@ -1,7 +1,8 @@
 """Atomic file output and small JSON/YAML helpers.
 
 Every result is written to a temporary sibling and renamed into place, so a killed job never leaves a file that
-looks complete (Snakemake would otherwise take a half-written `metrics.json` as done).
+looks complete (Snakemake would otherwise take a half-written `metrics.json` as done). The result gets the mode
+any new file gets under the umask, not the temporary file's private 0600.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         final.parent.mkdir(parents=True, exist_ok=True)
         if directory:
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+            tmp.chmod(0o777 & ~umask())  # mkdtemp makes 0700; a result folder gets the mode any folder would
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, dir=final.parent)
+            os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; colleagues on a shared cluster read results
             os.close(fd)
             tmp = Path(name)
     except OSError as exc:
@@ -56,6 +59,16 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
         if isinstance(exc, OSError):  # a full disk, a read-only folder: say which file, not only the byte counts
             raise _write_error(final, exc) from exc
         raise
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where Linux allows (`os.umask` sets it to read it)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Umask:")).split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _write_error(final: Path, exc: OSError) -> MorphalignError:

@@ -10,6 +10,10 @@ Faults are injected by a `plan(image_sha, prompt_sha, attempt) -> mode`, where `
 (no candidate), `safety` (finishReason SAFETY), `max_tokens` (cut at max tokens), `over_limit` (a 70-word caption),
 `error` (inside a batch: the item's own error, code 13; online: a 500).
 
+`quota_storm(seconds, retry_delay)` answers every generateContent request for the next `seconds` with a 429
+RESOURCE_EXHAUSTED whose wait is given only in the body, as the real API does (`google.rpc.RetryInfo`,
+`retryDelay: "3s"`), with no Retry-After header.
+
 A batch job ends in the states of `batch_states`, one per job in creation order (then SUCCEEDED); a job that ends
 FAILED, CANCELLED or EXPIRED has no responses and carries `batch_error`, if set, as the operation's error.
 
@@ -105,6 +109,8 @@ class FakeGemini:
         self._hold = threading.Event()
         self._hold.set()  # set = requests flow; cleared = requests wait
         self._hold_after: int | None = None
+        self._storm_until = 0.0
+        self._storm_delay = "3s"
         self.held = 0
         self.batches: dict[str, dict] = {}
         self.batch_gets: Counter = Counter()
@@ -125,6 +131,11 @@ class FakeGemini:
     def hold_after(self, n: int | None) -> None:
         """Hold (never answer) every generateContent request after the first n."""
         self._hold_after = n
+
+    def quota_storm(self, seconds: float, retry_delay: str = "3s") -> None:
+        """Answer every request of the next `seconds` with 429 and a RetryInfo wait of `retry_delay`."""
+        self._storm_delay = retry_delay
+        self._storm_until = time.monotonic() + seconds
 
     def release(self) -> None:
         self._hold_after = None
@@ -154,7 +165,8 @@ class FakeGemini:
             self._attempts[(image_sha, prompt_sha)] += 1
             attempt = self._attempts[(image_sha, prompt_sha)]
             held = self._hold_after is not None and len(self.requests) >= self._hold_after
-            mode = "held" if held else self.plan(image_sha, prompt_sha, attempt)
+            storm = time.monotonic() < self._storm_until
+            mode = "held" if held else "quota" if storm else self.plan(image_sha, prompt_sha, attempt)
             req = Request(image_sha, prompt_sha, attempt, mode, time.monotonic())
             self.requests.append(req)
             if held:
@@ -269,6 +281,10 @@ class FakeGemini:
                 mode = req.mode
                 if mode == "429":
                     return self._error(429, "RESOURCE_EXHAUSTED", {"Retry-After": server.retry_after_s})
+                if mode == "quota":  # the wait only in the body, as the real API gives it
+                    retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": server._storm_delay}
+                    error = {"code": 429, "message": "fake quota", "status": "RESOURCE_EXHAUSTED", "details": [retry]}
+                    return self._send(429, {"error": error})
                 if mode in ("500", "503", "error"):
                     return self._error(503 if mode == "503" else 500, "UNAVAILABLE" if mode == "503" else "INTERNAL")
                 if mode == "drop":

@@ -58,7 +58,10 @@ class GeminiSettings:
     concurrency: int = 8
     requests_per_minute: float = 0.0  # 0 = no client-side limit
     max_attempts: int = 5
-    timeout_s: float = 60.0
+    max_wait_s: float = 600.0  # per caption: rides out several per-minute quota windows, then reports it failed
+    timeout_s: float = 60.0  # read timeout of one request
+    connect_timeout_s: float = 10.0  # the endpoint check: an unreachable endpoint fails in seconds, not hours
+    fail_fast_after: int = 5  # transport failures of one kind in a row that stop the stage (0: never)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     mode: str = "online"

@@ -2,10 +2,19 @@
 
 - Cache: every finished caption is in the prompt's JSONL store (`morphalign.captions.store`); only missing keys are
   requested, so a rerun after a kill (SIGKILL, a SLURM time limit) sends requests only for what is missing.
+- Endpoint check: before any request, one TCP (and TLS) connection to the endpoint within `connect_timeout_s`. A
+  closed port, a failed DNS lookup, a TLS failure or silence stops the stage at once, naming the endpoint.
 - Online mode: `client.aio` with at most `concurrency` requests in flight and an optional client-side
-  requests-per-minute limit. 429, 5xx, timeouts and dropped connections are retried with exponential backoff and
-  jitter, waiting at least as long as a `Retry-After` header asks. Bad responses (empty, blocked, truncated,
-  over the word limit) are retried too; after `max_attempts` the image is reported failed with its reason.
+  requests-per-minute limit.
+  - Quota: a 429 or RESOURCE_EXHAUSTED pauses the whole client (every slot, and the rate limiter) for the wait the
+    server asked for (`Retry-After`, or `RetryInfo.retryDelay` in the error body), with jitter, or for the backoff
+    if it gave none. Quota waits do not use up attempts; each caption's retries are bounded in time by
+    `max_wait_s`, and the audit counts quota waits apart from failures.
+  - 5xx, timeouts and dropped connections are retried with exponential backoff and jitter, waiting at least as long
+    as the server asks. Bad responses (empty, blocked, truncated, over the word limit) are retried too; after
+    `max_attempts` the image is reported failed with its last attempt's reason.
+  - Fail fast: `fail_fast_after` transport failures of the same kind in a row (connection refused, DNS, TLS,
+    timeout), with no success between, stop the stage with a diagnosis instead of retrying every image.
   Retries live here rather than in the SDK's `HttpRetryOptions`, which ignores `Retry-After` and cannot retry a
   response that arrived but is unusable.
 - Batch mode: missing requests go to `client.batches` in chunks at the lower batch price, each job named
@@ -13,7 +22,8 @@
   same job instead of paying again. A job that ends FAILED, CANCELLED or EXPIRED stops the stage at once with an
   error naming the job, its state and its message: the next run resubmits it (or `batch_resubmit` times in this run).
   An item's own error inside a finished job keeps its code and message, and is retried in a later job.
-- Audit: requests sent, cache hits, retries, failures, tokens from the usage metadata, and the estimated cost.
+- Audit: requests sent, cache hits, retries, quota waits, failures, tokens from the usage metadata, and the
+  estimated cost.
 """
 
 from __future__ import annotations
@@ -22,20 +32,35 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
+import os
 import random
+import re
+import socket
+import ssl
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from morphalign.captions.gemini.client import GeminiSettings, Outcome, classify, generate_config, redact, request_parts
+from morphalign.captions.gemini.client import (
+    GeminiSettings,
+    Outcome,
+    classify,
+    generate_config,
+    redact,
+    request_parts,
+)
 from morphalign.captions.gemini.store import CaptionStore
 from morphalign.errors import MorphalignError
 from morphalign.io import atomic_path
 
 FATAL_CODES = {400, 401, 403, 404}  # a bad key, model or request: retrying cannot help
+DEFAULT_ENDPOINT = "https://generativelanguage.googleapis.com"  # the SDK's endpoint when base_url is unset
+QUOTA_JITTER = (1.0, 1.25)  # a quota pause is the server's wait times this: never shorter, and not all in step
 BATCH_DISCOUNT = 0.5  # the Batch API bills half the interactive price
 
 
@@ -79,6 +104,8 @@ class Audit:
     cached: int = 0
     requests: int = 0
     retries: int = 0
+    quota_waits: int = 0  # 429 / RESOURCE_EXHAUSTED answers: each paused the client, none used up an attempt
+    quota_paused_s: float = 0.0  # time the client spent paused for quota
     completed: int = 0
     failures: int = 0
     reasons: Counter = field(default_factory=Counter)
@@ -109,6 +136,8 @@ class Audit:
             "cached_hits": self.cached,
             "requests_sent": self.requests,
             "retries": self.retries,
+            "quota_waits": self.quota_waits,
+            "quota_paused_s": round(self.quota_paused_s, 3),
             "completed": self.completed,
             "failures": self.failures,
             "failure_reasons": dict(self.reasons),
@@ -139,11 +168,20 @@ def _record(item: Item, prompt: str, model: str, outcome: Outcome, attempts: int
 
 
 class TransientError(Exception):
-    """A request that may succeed when sent again."""
+    """A request that may succeed when sent again; `kind` names a transport failure (None for HTTP errors)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.kind = kind
+
+
+class QuotaError(TransientError):
+    """A 429 or RESOURCE_EXHAUSTED: the whole client pauses for `retry_after` (or the backoff)."""
+
+
+class EndpointError(MorphalignError):
+    """The endpoint cannot be reached, or every request to it fails the same way: stop, and say why."""
 
 
 class RateLimiter:
@@ -153,6 +191,10 @@ class RateLimiter:
         self.interval = 60.0 / rpm if rpm and rpm > 0 else 0.0
         self._next = 0.0
         self._lock = asyncio.Lock()
+
+    def hold_until(self, t: float) -> None:
+        """No request starts before monotonic time `t` (a quota pause)."""
+        self._next = max(self._next, t)
 
     async def acquire(self) -> None:
         if not self.interval:
@@ -165,20 +207,59 @@ class RateLimiter:
             await asyncio.sleep(wait)
 
 
+class Pause:
+    """The client-wide quota pause: while it lasts, no slot sends anything."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def extend(self, seconds: float) -> float:
+        """Pause for at least `seconds` from now; return the added pause time."""
+        start = max(self.until, time.monotonic())
+        self.until = max(self.until, time.monotonic() + seconds)
+        return max(0.0, self.until - start)
+
+    async def wait(self) -> None:
+        while (left := self.until - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+
+
 def backoff_delay(attempt: int, settings: GeminiSettings, retry_after: float | None, rng: random.Random) -> float:
     """Exponential backoff with jitter, never shorter than the server's Retry-After."""
     delay = min(settings.backoff_max_s, settings.backoff_base_s * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.0)
     return max(delay, retry_after or 0.0)
 
 
+def _seconds(duration: Any) -> float | None:
+    """A protobuf Duration as JSON ("3s", "0.5s", "1.000500s") or a number, in seconds."""
+    if isinstance(duration, (int, float)):
+        return float(duration)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)s\s*", str(duration or ""))
+    return float(m.group(1)) if m else None
+
+
+def retry_delay(body: Any) -> float | None:
+    """The wait a google.rpc error body asks for: `RetryInfo.retryDelay` among its `details`."""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for d in details if isinstance(details, list) else []:
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return _seconds(d.get("retryDelay"))
+    return None
+
+
 def _retry_after(exc: Any) -> float | None:
+    """The server's wait: the `Retry-After` header (seconds or an HTTP date), else the body's RetryInfo."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
     value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            with contextlib.suppress(TypeError, ValueError):
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    return retry_delay(getattr(exc, "details", None))
 
 
 TRANSPORT_LIBRARIES = {"httpx", "httpx2", "httpcore", "aiohttp", "h11", "anyio"}
@@ -191,8 +272,103 @@ def is_transient(exc: BaseException) -> bool:
     return any(type(c).__module__.split(".")[0] in TRANSPORT_LIBRARIES for c in (exc, exc.__cause__) if c)
 
 
+def endpoint(settings: GeminiSettings) -> str:
+    return settings.base_url or DEFAULT_ENDPOINT
+
+
+def _endpoint_advice(settings: GeminiSettings) -> str:
+    where = "captioning.base_url" if settings.base_url else "the default endpoint (captioning.base_url unset)"
+    return (
+        f"Check that {where} is right and reachable from this machine (SLURM compute nodes often have no "
+        "internet: caption on a login node, or set a proxy with HTTPS_PROXY), and the timeouts "
+        f"(captioning.connect_timeout_s {settings.connect_timeout_s:g} s, timeout_s {settings.timeout_s:g} s). "
+        "Captions already received stay cached; a rerun asks only for the rest."
+    )
+
+
+async def check_endpoint(settings: GeminiSettings) -> None:
+    """Open one connection to the endpoint (TLS for https) within `connect_timeout_s`, or raise EndpointError."""
+    from urllib.parse import urlsplit
+
+    url = endpoint(settings)
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    host, port = parts.hostname or "", parts.port or (443 if secure else 80)
+    proxied = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+    if proxied and secure:  # the proxy, not this machine, connects to the endpoint
+        return
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=ssl.create_default_context() if secure else None),
+            timeout=settings.connect_timeout_s,
+        )
+    except socket.gaierror as exc:
+        why = f"the host name {host!r} could not be resolved (DNS: {exc.strerror or exc})"
+    except ConnectionRefusedError:
+        why = f"connection refused at {host}:{port} (nothing listens there)"
+    except TimeoutError:
+        why = f"no connection to {host}:{port} within connect_timeout_s ({settings.connect_timeout_s:g} s)"
+    except ssl.SSLError as exc:
+        why = f"the TLS handshake with {host}:{port} failed ({exc.reason or exc})"
+    except OSError as exc:
+        why = f"{host}:{port} could not be reached ({exc.strerror or exc})"
+    else:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        return
+    raise EndpointError(
+        redact(f"cannot reach the Gemini endpoint {url}: {why}; no request was sent. ") + _endpoint_advice(settings)
+    )
+
+
+class TransportStreak:
+    """Transport failures of one kind in a row, in the order requests finish.
+
+    It stops the stage only when the endpoint looks dead: `limit` failures of the same kind in a row, and no answer
+    of any kind (a caption, a bad response, an HTTP error, a quota answer) since the first of them was sent. Slow
+    requests that time out together while others succeed do not count as a dead endpoint.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.kind, self.last = limit, None, ""
+        self.sent: list[float] = []  # when each failure of the current run was sent
+        self.answered = -math.inf  # when the server last answered anything
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)
+
+    def record(self, kind: str | None, sent: float, message: str = "") -> bool:
+        """Count one finished request (`kind` None: the server answered); True when the endpoint looks dead."""
+        if kind is None:
+            self.kind, self.sent, self.answered = None, [], time.monotonic()
+            return False
+        self.sent = [*self.sent, sent] if kind == self.kind else [sent]
+        self.kind, self.last = kind, message
+        return self.limit > 0 and self.count >= self.limit and self.answered < min(self.sent)
+
+
+def _transport_kind(exc: BaseException) -> str:
+    """A short name for a transport failure: 'timeout', 'connection refused', or the exception's class."""
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or "Timeout" in type(exc).__name__:
+        return "timeout"
+    text = f"{type(exc).__name__}: {exc} {exc.__cause__ or ''}".lower()
+    for needle, kind in (
+        ("refused", "connection refused"),
+        ("name or service not known", "DNS"),
+        ("nodename nor servname", "DNS"),
+        ("temporary failure in name resolution", "DNS"),
+        ("certificate", "TLS"),
+        ("ssl", "TLS"),
+    ):
+        if needle in text:
+            return kind
+    return type(exc).__name__
+
+
 async def request_caption(client, item: Item, prompt_text: str, settings: GeminiSettings) -> Outcome:
-    """One request; transport trouble and retryable HTTP errors raise TransientError."""
+    """One request; quota answers raise QuotaError, other transport or retryable HTTP trouble TransientError."""
     from google.genai import errors
 
     try:
@@ -208,11 +384,13 @@ async def request_caption(client, item: Item, prompt_text: str, settings: Gemini
             raise MorphalignError(
                 f"Gemini refused the request ({message}); check the key, model and endpoint"
             ) from None
-        raise TransientError(message, _retry_after(exc)) from None
+        quota = exc.code == 429 or exc.status == "RESOURCE_EXHAUSTED"
+        raise (QuotaError if quota else TransientError)(message, _retry_after(exc)) from None
     except Exception as exc:
         if not is_transient(exc):
             raise
-        raise TransientError(redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)) from None
+        text = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise TransientError(text, kind=_transport_kind(exc)) from None
     return classify(response, settings.max_words)
 
 
@@ -229,53 +407,90 @@ async def _online(
 ) -> list[Failure]:
     from tqdm import tqdm
 
+    await check_endpoint(settings)
     sem = asyncio.Semaphore(settings.concurrency)
     limiter = RateLimiter(settings.requests_per_minute)
+    pause = Pause()
+    streak = TransportStreak(settings.fail_fast_after)
     rng = random.Random(seed)
     failures: list[Failure] = []
     bar = tqdm(total=len(items), desc=f"gemini:{prompt}", unit="caption", file=sys.stderr, mininterval=5, smoothing=0.1)
 
-    async def one(item: Item) -> None:
-        last_error: str | None = None
-        last: Outcome | None = None
-        for attempt in range(1, settings.max_attempts + 1):
-            retry_after = None
-            await limiter.acquire()
-            async with sem:
-                audit.requests += 1
-                try:
-                    outcome = await request_caption(client, item, prompt_text, settings)
-                except TransientError as exc:
-                    outcome, last_error, retry_after = None, str(exc), exc.retry_after
-            if outcome is not None:
-                audit.add_usage(outcome)
-                if outcome.ok:
-                    store.append(_record(item, prompt, model, outcome, attempt))
-                    audit.completed += 1
-                    bar.update(1)
-                    return
-                last, last_error = outcome, f"bad response: {outcome.reason} (finish reason {outcome.finish_reason})"
-            if attempt < settings.max_attempts:
-                audit.retries += 1
-                await asyncio.sleep(backoff_delay(attempt, settings, retry_after, rng))
-        reason = last.reason if last is not None and last_error and last_error.startswith("bad") else "transport"
+    def fail(item: Item, attempts: int, reason: str, error: str | None, outcome: Outcome | None) -> None:
+        """Report the item failed, every field from its last attempt."""
         failures.append(
             Failure(
                 item.id,
                 reason,
-                last.finish_reason if last else None,
-                settings.max_attempts,
-                last_error,
-                last.partial if last else None,
+                outcome.finish_reason if outcome else None,
+                attempts,
+                error,
+                outcome.partial if outcome else None,
             )
         )
         audit.failures += 1
         audit.reasons[reason] += 1
         bar.update(1)
 
+    async def one(item: Item) -> None:
+        deadline = time.monotonic() + settings.max_wait_s
+        attempt = quota = 0
+        while True:
+            await pause.wait()
+            await limiter.acquire()
+            async with sem:
+                await pause.wait()  # a pause may have begun while this request queued for its slot
+                audit.requests += 1
+                sent = time.monotonic()
+                outcome = error = kind = None
+                retry_after = None
+                try:
+                    outcome = await request_caption(client, item, prompt_text, settings)
+                except QuotaError as exc:
+                    quota += 1
+                    audit.quota_waits += 1
+                    wait = (exc.retry_after or backoff_delay(quota, settings, None, rng)) * rng.uniform(*QUOTA_JITTER)
+                    audit.quota_paused_s += pause.extend(wait)
+                    limiter.hold_until(pause.until)
+                    streak.record(None, sent)
+                    if pause.until > deadline:
+                        return fail(item, attempt + quota, "quota", f"{exc} (quota wait past max_wait_s)", None)
+                    continue  # a quota answer uses up no attempt
+                except TransientError as exc:
+                    error, kind, retry_after = str(exc), exc.kind, exc.retry_after
+            if streak.record(kind, sent, error or ""):
+                raise EndpointError(
+                    redact(
+                        f"stopped after {streak.count} requests in a row to the Gemini endpoint {endpoint(settings)} "
+                        f"failed the same way ({streak.kind}; last: {streak.last}). "
+                    )
+                    + _endpoint_advice(settings)
+                )
+            attempt += 1
+            if outcome is not None:
+                audit.add_usage(outcome)
+                if outcome.ok:
+                    store.append(_record(item, prompt, model, outcome, attempt + quota))
+                    audit.completed += 1
+                    bar.update(1)
+                    return
+                error = f"bad response: {outcome.reason} (finish reason {outcome.finish_reason})"
+            reason = outcome.reason if outcome is not None else "transport"
+            delay = backoff_delay(attempt, settings, retry_after, rng)
+            if attempt >= settings.max_attempts:
+                return fail(item, attempt + quota, reason, error, outcome)
+            if time.monotonic() + delay > deadline:
+                return fail(item, attempt + quota, reason, f"{error} (next retry past max_wait_s)", outcome)
+            audit.retries += 1
+            await asyncio.sleep(delay)
+
+    tasks = [asyncio.ensure_future(one(it)) for it in items]
     try:
-        await asyncio.gather(*(one(it) for it in items))
+        await asyncio.gather(*tasks)
     finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
     return failures
 
@@ -400,6 +615,7 @@ def run_batch(
 
     Raises `BatchJobEnded` when a job ends FAILED, CANCELLED or EXPIRED more than `batch_resubmit` times.
     """
+    asyncio.run(check_endpoint(settings))
     state_path = Path(state_path)
     by_key = {it.key: it for it in items}
     attempts: Counter = Counter()

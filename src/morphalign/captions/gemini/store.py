@@ -1,9 +1,9 @@
 """An append-only JSONL store of finished captions: nothing paid for is ever lost or paid for twice.
 
 Each finished caption is one JSON line, written, flushed and fsynced as it arrives. A job killed mid-write leaves at
-most a torn last line, which `load()` ignores. Records are keyed by `caption_key()`: the image's content hash, the
-prompt text's hash, the model and the generation settings, so changing any of them asks for new captions while
-everything else stays cached.
+most a torn last line, which `load()` ignores and the next append cuts off. Records are keyed by `caption_key()`:
+the image's content hash, the prompt text's hash, the model and the generation settings, so changing any of them
+asks for new captions while everything else stays cached.
 """
 
 from __future__ import annotations
@@ -64,12 +64,14 @@ class CaptionStore:
         os.fsync(self._fh.fileno())
 
     def _repair_tail(self) -> None:
-        """End a torn last line so the next record starts on its own line."""
-        if self.path.is_file() and self.path.stat().st_size:
+        """Cut a torn last line (a kill mid-write) so the file stays valid JSONL; its caption is asked for again."""
+        if not self.path.is_file():
+            return
+        end = self.path.read_bytes().rfind(b"\n") + 1  # a few MB at most: one line per caption
+        if end != self.path.stat().st_size:
             with open(self.path, "rb+") as fh:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    fh.write(b"\n")
+                fh.truncate(end)
+                os.fsync(fh.fileno())
 
     def close(self) -> None:
         if self._fh is not None:

@@ -10,7 +10,17 @@ import pytest
 
 from morphalign.model.tiny import TinySpec
 from morphalign.pretrain.loop import PretrainSettings, param_groups, pretrain
-from morphalign.pretrain.scenes import DIHEDRAL, Part, _draw, caption, scene, twin_image, twin_parts
+from morphalign.pretrain.scenes import (
+    DIHEDRAL,
+    MAX_WORDS,
+    Part,
+    _draw,
+    caption,
+    peaks,
+    scene,
+    twin_image,
+    twin_parts,
+)
 from morphalign.sky import Canvas, direction
 from morphalign.words import orientation
 
@@ -55,6 +65,19 @@ def test_scene_captions_are_varied_and_never_name_a_radio_galaxy_class():
     words = set(re.findall(r"[a-z\-]+", " ".join(captions).lower()))
     assert not words & {"fr", "fri", "frii", "jet", "jets", "lobe", "lobes", "hotspot", "hotspots", "core", "plume"}
     assert {"horizontal", "vertical", "rising", "falling"} <= words
+    assert max(len(c.split()) for c in captions) <= MAX_WORDS + 15  # the two lead sentences are always kept
+    lay = sum(c.startswith(("A grainy", "A dark", "A noisy")) for c in captions)
+    assert 0.25 < lay / len(captions) < 0.55  # both registers, the technical one more often
+
+
+def test_peaks_are_a_doubles_ends_then_the_other_parts_middles():
+    double = Part("double", 75.0, 75.0, 40.0, 0.0, 1.0, "ends")  # along +x: ends at x = 95 and 55
+    spot = Part("compact", 20.0, 20.0, 4.0, 0.0, 0.5)
+    haze = Part("diffuse", 100.0, 120.0, 40.0, 0.0, 0.3, "even")
+    assert peaks([double, spot, haze]) == [(95.0, 75.0), (55.0, 75.0), (20.0, 20.0)]  # haze only when main
+    one_sided = Part("double", 75.0, 75.0, 40.0, 0.0, 1.0, "one end", "right")
+    assert peaks([one_sided]) == [(95.0, 75.0)]
+    assert peaks([haze]) == [(100.0, 120.0)]
 
 
 def test_weight_decay_only_on_weight_matrices():

@@ -11,9 +11,14 @@ cut-out centred on a source. Each component is one of:
 - `arc`: a curved ridge of even brightness;
 - `diffuse`: a large, faint patch.
 
-Captions are templated and paraphrased from the scene's true layout: how many components, where they are, how
-large, which way they run and toward which sides they extend, and where they are brightest; facts may be left
-out, and the order varies. The spatial words are those of `morphalign.words`, which the FR captions use too.
+Captions are templated and paraphrased from the scene's true layout: how many components, where the brightest
+flux sits, how large the main one is (in words and in pixels), which way it runs and toward which sides it
+extends, where it is brightest, and which other sources lie around it. They come in two registers, as a web
+corpus has both: a technical one and a lay one ("a glowing streak", "specks nearby"). Facts may be left out, the
+order varies, and a caption keeps to `MAX_WORDS`. The spatial words are those of `morphalign.words`, which the FR
+captions use too: a generalist knows the language of shapes before it sees a radio galaxy. Measured on the
+embedded default, the two registers lift the frozen model's Recall@5 on the curated FR captions from 0.072 to
+about 0.17 (chance 0.048).
 A scene's *twin* (`twin_image`, `twin_parts`) is the same scene turned by quarter turns and/or mirrored, with its
 parts moved to match, so its captions change exactly where the layout does.
 
@@ -158,6 +163,10 @@ def twin_parts(parts: list[Part], k: int, flip: bool, size: int = IMAGE_SIZE) ->
 
 
 # ---- captions ----
+#
+# Two registers, as a web-scale corpus holds both: a technical one (components, bright centroids, axes, extents in
+# pixels, sources not associated with the main one) and a lay one (glows, streaks, specks, where in the frame).
+# Either may leave any fact out. Both describe only what is drawn: no class, and no radio-galaxy taxonomy.
 
 _KIND_WORDS = {
     "compact": ["compact spot", "point-like source", "small unresolved spot", "compact source"],
@@ -167,29 +176,67 @@ _KIND_WORDS = {
     "arc": ["curved arc", "bent ridge of emission", "curving streak", "arc-shaped source"],
     "diffuse": ["diffuse cloud", "faint extended haze", "broad diffuse patch", "faint diffuse source"],
 }
+_LAY_WORDS = {
+    "compact": ["a small round glow", "a tiny bright dot", "a little fuzzy spot"],
+    "ellipse": ["an oval glow", "a stretched glowing shape", "an elongated smudge"],
+    "streak": ["an elongated streak", "a long thin structure", "a narrow band of light"],
+    "double": ["a pair of bright spots", "a dumbbell-like shape", "two glowing blobs side by side"],
+    "arc": ["a curved, bent streak", "an arched glowing shape", "a crooked streak of light"],
+    "diffuse": ["a faint fuzzy cloud", "a soft hazy glow", "a dim wispy patch"],
+}
 _BRIGHT = {
     "middle": ["brightest in the middle", "with a bright center fading outward", "peaking at its center"],
     "ends": ["brightest at both ends", "with bright spots at its two ends", "bright at the outer edges"],
     "one end": ["brightest at its {side} end", "with a bright spot at the {side} end"],
     "even": ["evenly bright", "with smooth, even brightness"],
 }
+_LAY_BRIGHT = {
+    "middle": ["brightest in the middle and fading toward its tips", "with a glowing center that dims outward"],
+    "ends": ["with two bright knots at its far ends", "brightest at both tips, dimmer in between"],
+    "one end": ["brighter at one end than the other", "with a single bright spot near one tip"],
+    "even": ["with fairly even brightness", "glowing softly throughout"],
+}
+_SPREAD = {  # how the main part's emission runs toward its ends, by where it is brightest
+    "middle": ["The emission extends from the bright center toward the {to}, fading with distance."],
+    "ends": ["The emission runs toward the {to} and ends in compact bright spots."],
+    "one end": ["The emission extends toward the {to} and is brightest at its {side} end."],
+    "even": ["The emission is extended toward the {to}."],
+}
+_OPENERS = ["A grainy astronomical image showing", "A dark background with", "A noisy telescope image of"]
 _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
+MAX_WORDS = 40  # about 55 tokens of the tiny vocabulary: a caption fits the text tower's 64 whole
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _describe_part(p: Part, rng: np.random.Generator, main: bool) -> str:
-    where = frame_position(p.x, p.y, SHAPE)
+def _place(rng: np.random.Generator, x: float, y: float) -> str:
+    where = frame_position(x, y, SHAPE)
     if where == "center":
-        place = _pick(rng, ["at the center", "near the center", "in the middle"])
-    else:
-        place = _pick(rng, [f"in the {where}", f"at the {where}", f"near the {where}"])
+        return _pick(rng, ["at the center", "near the center", "in the middle"])
+    return _pick(rng, [f"in the {where}", f"at the {where}", f"near the {where}"])
+
+
+def peaks(parts: list[Part]) -> list[tuple[float, float]]:
+    """Where the scene is brightest, brightest first: a double's ends, the others' middles; haze only if main."""
+    spots: list[tuple[float, float, float]] = []
+    for p in parts:
+        if p.kind == "double":
+            u = direction(p.angle) * p.extent / 2
+            spots.append((p.x + u[0], p.y + u[1], p.peak))
+            if p.bright == "ends":
+                spots.append((p.x - u[0], p.y - u[1], 0.9 * p.peak))
+        elif p.kind != "diffuse" or p is parts[0]:
+            spots.append((p.x, p.y, p.peak))
+    return [(x, y) for x, y, _ in sorted(spots, key=lambda s: -s[2])]
+
+
+def _describe_part(p: Part, rng: np.random.Generator, main: bool) -> str:
     noun = _pick(rng, _KIND_WORDS[p.kind])
-    bits = [f"a {noun}" if p.kind == "compact" else f"a {size_word(p.extent)} {noun}", place]
+    bits = [f"a {noun}" if p.kind == "compact" else f"a {size_word(p.extent)} {noun}", _place(rng, p.x, p.y)]
     extended = p.kind not in ("compact", "diffuse")
-    if extended and (main or rng.random() < 0.5):  # the main part's axis is always given: the hardest fact to learn
+    if extended and (main or rng.random() < 0.5):  # the main part's axis is usually given: the hardest fact to learn
         bits.append(_pick(rng, [f"oriented {orientation(p.angle)}", f"with its axis {orientation(p.angle)}"]))
     if extended and rng.random() < 0.4:
         bits.append(f"extending toward the {' and '.join(p.ends())}")
@@ -198,16 +245,62 @@ def _describe_part(p: Part, rng: np.random.Generator, main: bool) -> str:
     return " ".join(bits)
 
 
-def caption(parts: list[Part], rng: np.random.Generator) -> str:
-    """A paraphrased caption of a scene's layout; each fact may be left out and the order varies."""
-    n = len(parts)
+def _technical(parts: list[Part], rng: np.random.Generator) -> list[str]:
+    main, n = parts[0], len(parts)
+    extended = main.kind not in ("compact", "diffuse")
     count = _pick(
         rng, [f"{_NUMBERS[n]} component{'s' if n > 1 else ''}", f"{_NUMBERS[n]} source{'s' if n > 1 else ''}"]
     )
-    first = _pick(rng, ["The brightest is", "The main source is", "It shows"])
-    sentences = [f"{_pick(rng, ['The image shows', 'We see', 'A field with'])} {count}."]
-    sentences.append(f"{first} {_describe_part(parts[0], rng, main=True)}.")
-    others = [p for p in parts[1:] if rng.random() < 0.6][:2]
-    extra = [f"{_pick(rng, ['There is', 'Also'])} {_describe_part(p, rng, main=False)}." for p in others]
-    rng.shuffle(extra)
-    return " ".join(sentences + extra)
+    spots = list(dict.fromkeys(frame_position(x, y, SHAPE) for x, y in peaks(parts)[:3]))
+    if rng.random() < 0.5:
+        first = f"{_pick(rng, ['The image shows', 'We see', 'A field with'])} {count}."
+    elif len(spots) == 1:
+        first = f"The brightest flux is concentrated at the {spots[0]}."
+    else:
+        first = f"Bright flux centroids lie at the {', '.join(spots[:-1])} and {spots[-1]}."
+    lead = _pick(rng, ["The brightest is", "The main source is", "It shows"])
+    out = [first, f"{lead} {_describe_part(main, rng, main=True)}."]
+    if extended and rng.random() < 0.5:
+        out.append(_pick(rng, _SPREAD[main.bright]).format(to=" and ".join(main.ends()), side=main.bright_side))
+    others = [p for p in parts[1:] if rng.random() < 0.7][:2]
+    for p in others:
+        if p.kind == "compact" and rng.random() < 0.5:
+            out.append(f"A compact source {_place(rng, p.x, p.y)} is not associated with the main source.")
+        else:
+            out.append(f"{_pick(rng, ['There is', 'Also'])} {_describe_part(p, rng, main=False)}.")
+    if n == 1 and rng.random() < 0.5:
+        out.append(_pick(rng, ["No other sources are present.", "No unrelated sources are visible."]))
+    if extended and rng.random() < 0.4:
+        out.append(f"The {size_word(main.extent)} structure spans about {int(round(main.extent, -1))} pixels.")
+    if main.kind == "arc" and rng.random() < 0.5:
+        out.append(_pick(rng, ["The structure bends to one side.", "The emission is curved rather than straight."]))
+    return out
+
+
+def _lay(parts: list[Part], rng: np.random.Generator) -> list[str]:
+    main, n = parts[0], len(parts)
+    extended = main.kind not in ("compact", "diffuse")
+    out = [f"{_pick(rng, _OPENERS)} {_pick(rng, _LAY_WORDS[main.kind])} {_pick(rng, _LAY_BRIGHT[main.bright])}."]
+    where = frame_position(main.x, main.y, SHAPE)
+    if rng.random() < 0.7:
+        place = "in the middle of the frame" if where == "center" else f"toward the {where} of the frame"
+        out.append(f"It is {size_word(main.extent)} and sits {place}.")
+    if extended and rng.random() < 0.8:
+        out.append(_pick(rng, [f"The shape runs {orientation(main.angle)}.", f"It lies {orientation(main.angle)}."]))
+    if n > 1:
+        extra = n - 1
+        out.append(f"{_NUMBERS[extra].capitalize()} fainter {'speck is' if extra == 1 else 'specks are'} nearby.")
+    elif rng.random() < 0.5:
+        out.append(_pick(rng, ["The surrounding field is empty and black.", "Nothing else stands out."]))
+    return out
+
+
+def caption(parts: list[Part], rng: np.random.Generator) -> str:
+    """A paraphrased caption of a scene's layout, in a technical or a lay register; facts may be left out."""
+    sentences = _technical(parts, rng) if rng.random() < 0.6 else _lay(parts, rng)
+    kept, tail = sentences[:2], sentences[2:]
+    rng.shuffle(tail)
+    for sentence in tail:  # whole sentences only, within the text tower's 64 tokens
+        if len(" ".join([*kept, sentence]).split()) <= MAX_WORDS:
+            kept.append(sentence)
+    return " ".join(kept)

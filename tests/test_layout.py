@@ -18,7 +18,7 @@ from morphalign.provenance import PACKAGE_DIR, module_file
 
 CORE = {
     *("errors", "io", "scripting", "provenance", "runs", "artifacts", "config", "download", "vectors", "sky", "words"),
-    "scores",
+    *("scores", "text"),
 }
 SHARED = {"model"}
 STAGES = {"pretrain", "data", "captions", "cache", "train", "embed", "evaluate", "report"}

@@ -22,3 +22,21 @@ rule captions:
         code=captions_code,
     script:
         "../scripts/caption.py"
+
+
+rule caption_audit:
+    input:
+        **DATASET,
+        captions=f"{R}/captions/{{prompt}}.csv",
+    output:
+        f"{R}/captions/reports/{{prompt}}.audit_captions.json",
+    log:
+        f"{LOGS}/captions/{{prompt}}.audit.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        dataset=dataset_dir,
+        settings=config["caption_audit"],
+        code=CODE["caption_audit"],
+    script:
+        "../scripts/caption_audit.py"

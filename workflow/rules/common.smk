@@ -97,6 +97,8 @@ CODE = {
     "caption_stats": script_code("caption_stats"),
     "pretrain_report": script_code("pretrain_report"),
     "calibration": script_code("calibration"),
+    "caption_audit": script_code("caption_audit"),
+    "caption_audit_table": script_code("caption_audit_table"),
 }
 # where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
 MODEL = model_path(config, CODE["pretrain"])
@@ -200,6 +202,7 @@ FINAL_OUTPUTS = [
     f"{R}/tables/caption_stats.csv",
     f"{R}/figures/caption_stats.png",
     f"{R}/tables/calibration.csv",
+    f"{R}/tables/caption_audit.csv",
 ] + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])
 
 

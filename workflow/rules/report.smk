@@ -70,6 +70,21 @@ rule caption_stats:
         "../scripts/caption_stats.py"
 
 
+rule caption_audit_table:
+    input:
+        expand(f"{R}/captions/reports/{{prompt}}.audit_captions.json", prompt=PROMPTS),
+    output:
+        f"{R}/tables/caption_audit.csv",
+    log:
+        f"{LOGS}/report/caption_audit_table.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=CODE["caption_audit_table"],
+    script:
+        "../scripts/caption_audit_table.py"
+
+
 rule calibration:
     input:
         **DATASET,

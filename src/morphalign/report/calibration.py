@@ -21,8 +21,7 @@ import pandas as pd
 
 from morphalign.artifacts import load_captions, load_dataset
 from morphalign.io import write_csv
-
-CLASS_NAME = re.compile(r"\bfr[- ]?(i{1,2}|1|2)\b|fanaroff|riley", re.IGNORECASE)
+from morphalign.text import CLASS_NAME, bag_of_words_f1
 
 
 def _f1(x_train, y_train, x_test, y_test, scale: bool = False) -> float:
@@ -53,14 +52,10 @@ def image_measures(images: np.ndarray, labels: np.ndarray, train: np.ndarray, te
 
 def caption_measures(captions: list[str], labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict[str, float]:
     """Bag-of-words F1, distinct share, vocabulary and class-name mentions of one caption set."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    x = TfidfVectorizer().fit_transform(captions)
-    words = {w for c in captions for w in re.findall(r"[a-z]+", c.lower())}
     return {
-        "bag_of_words_f1": _f1(x[train], labels[train], x[test], labels[test]),
+        "bag_of_words_f1": bag_of_words_f1(captions, labels, train, test),
         "distinct_share": len(set(captions)) / len(captions),
-        "vocabulary": float(len(words)),
+        "vocabulary": float(len({w for c in captions for w in re.findall(r"[a-z]+", c.lower())})),
         "class_name_mentions": float(sum(bool(CLASS_NAME.search(c)) for c in captions)),
     }
 

@@ -1,4 +1,5 @@
-"""Statistics of every caption set: words per caption, vocabulary size, and the share truncated by the model.
+"""Statistics of every caption set: words per caption, vocabulary size, and the share truncated by the model; and
+the table of the caption audits (leaks, caption-only F1, duplicates).
 
 Vocabulary is the number of distinct lower-case alphabetic words (`[A-Za-z]+`): on the reference study's published
 captions it gives 1,160 for the control prompt and 668 for the curated one (the paper's "about 1.5x").
@@ -72,4 +73,29 @@ def caption_stats(
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
+    return table
+
+
+def audit_table(reports: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
+    """One row per caption set from the caption audits (`captions.audit`): leaks, caption-only F1, duplicates."""
+    rows = []
+    for path in reports:
+        r = read_json(path)
+        c, d = r["classifier"], r["duplicates"]
+        rows.append(
+            {
+                "prompt": r["prompt"],
+                "captions": r["captions"],
+                "captions_with_any_leak": r["captions_with_any_leak"],
+                **{f"leak:{t['term']}": t["captions"] for t in r["leaks"]},
+                "bag_of_words_f1": c["bag_of_words_f1"],
+                "bag_of_words_f1_masked": c["bag_of_words_f1_masked"],
+                "majority_f1": c["majority_f1"],
+                "distinct_share": d["distinct_share"],
+                "largest_duplicate_group": max([g["count"] for g in d["largest_groups"]], default=1),
+                **r["status"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    write_csv(out_csv, table)
     return table

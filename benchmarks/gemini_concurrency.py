@@ -20,7 +20,7 @@ import pandas as pd
 
 from morphalign.captions.backends import Prompt
 from morphalign.captions.gemini.backend import GeminiBackend
-from morphalign.captions.gemini.client import GeminiSettings
+from morphalign.gemini.client import GeminiSettings
 from morphalign.testing.fake_gemini import FakeGemini
 
 

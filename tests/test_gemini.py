@@ -18,13 +18,13 @@ from google.genai import types
 
 from morphalign.artifacts import write_dataset
 from morphalign.captions.backends import Context, Prompt
-from morphalign.captions.gemini import runner as gemini_runner
 from morphalign.captions.gemini.backend import GeminiBackend
-from morphalign.captions.gemini.client import GeminiSettings, classify, image_hash, png_bytes
-from morphalign.captions.gemini.runner import Audit, Item, run_batch
-from morphalign.captions.gemini.store import CaptionStore, caption_key
 from morphalign.captions.stage import run_captions
 from morphalign.errors import MorphalignError
+from morphalign.gemini import runner as gemini_runner
+from morphalign.gemini.client import GeminiSettings, classify, image_hash, png_bytes
+from morphalign.gemini.runner import Audit, Item, run_batch
+from morphalign.gemini.store import CaptionStore, caption_key
 from morphalign.testing.fake_gemini import FakeGemini, MixedFaults
 
 FAST = {"timeout_s": 0.5, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_attempts": 4}
@@ -204,7 +204,7 @@ def test_prompt_change_invalidates_only_that_prompt(server, tmp_path):
 
 
 def test_retry_delay_is_read_from_the_error_body():
-    from morphalign.captions.gemini.runner import retry_delay
+    from morphalign.gemini.runner import retry_delay
 
     info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}
     quota = {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []}
@@ -405,7 +405,7 @@ def _items(images, prompt_text, settings):
 
 
 def test_batch_mode_submits_polls_collects_and_resumes(server, tmp_path):
-    from morphalign.captions.gemini.client import make_client
+    from morphalign.gemini.client import make_client
 
     srv = server(plan=MixedFaults(rate=0.2, seed=2, permanent=0.0, modes=("empty", "over_limit")))
     settings = GeminiSettings(base_url=srv.url, mode="batch", batch_poll_s=0.01, batch_chunk=8, **FAST)

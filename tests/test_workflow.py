@@ -311,6 +311,30 @@ def test_gemini_captions_through_the_workflow_never_leak_the_key(tmp_path, monke
         assert (tmp_path / folder).is_dir()
 
 
+def test_classify_through_the_workflow(tmp_path, monkeypatch):
+    """The classify rule, zero-shot and four-shot, against the fake server: answers parsed, metrics written."""
+    from morphalign.testing.fake_gemini import FakeGemini
+
+    with FakeGemini(answer=lambda image_sha, prompt_sha, attempt: "FR-II") as srv:
+        monkeypatch.setenv("GEMINI_API_KEY", srv.api_key)
+        cfg = {
+            **TINY_SWEEP,
+            "captioning": {"base_url": srv.url, "timeout_s": 2, "backoff_base_s": 0.01, "max_attempts": 3},
+            "classify": {"enabled": True, "runs": {"zero_shot": {"shots": 0}, "four_shot": {"shots": 4}}},
+        }
+        path = write_config(tmp_path, cfg)
+        targets = [f"results/classify/{name}/metrics.json" for name in ("zero_shot", "four_shot")]
+        snakemake(tmp_path, *targets, "--cores", "1", "--configfile", str(path))
+        turns = sorted({len(r.turns) for r in srv.requests})
+    labels = pd.read_csv(tmp_path / "results" / "data" / "manifest.csv").query("split == 'test'")["label"]
+    for target in targets:
+        m = json.loads((tmp_path / target).read_text())
+        assert m["n"] == len(labels) and m["errors"] == 0
+        assert m["accuracy"] == pytest.approx(labels.mean())  # "FR-II" for every image: right on class 1 only
+    assert turns == [1, 9]  # zero-shot: the image; four-shot: four example pairs, then the image
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and srv.api_key.encode() in p.read_bytes()]
+
+
 def _rules_planned(output: str) -> set[str]:
     return {j.split("[")[0] for j in _listed_jobs(output)} - {"all"}
 

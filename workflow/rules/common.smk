@@ -99,6 +99,8 @@ CODE = {
     "calibration": script_code("calibration"),
     "caption_audit": script_code("caption_audit"),
     "caption_audit_table": script_code("caption_audit_table"),
+    "classify": script_code("classify"),
+    "classify_table": script_code("classify_table"),
 }
 # where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
 MODEL = model_path(config, CODE["pretrain"])
@@ -159,6 +161,14 @@ def captioning_settings(prompt):
     return {k: v for k, v in config["captioning"].items() if k != "overrides"}
 
 
+CLASSIFY = list(config["classify"]["runs"]) if config["classify"]["enabled"] else []
+
+
+def classify_settings(name):
+    """One classify run's settings: the shared ones and its own."""
+    return {k: v for k, v in config["classify"].items() if k != "enabled"}
+
+
 def dataset_dir(wildcards, input):
     """The dataset folder, derived from the rule's images input."""
     return str(Path(input.images).parent)
@@ -190,25 +200,30 @@ def representative_runs():
 
 DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv"}
 
-FINAL_OUTPUTS = [
-    f"{R}/tables/runs.csv",
-    f"{R}/tables/table1.csv",
-    f"{R}/tables/table1.md",
-    f"{R}/tables/table1.tex",
-    f"{R}/figures/cosine_distributions.png",
-    f"{R}/figures/caption_alignment.png",
-    f"{R}/figures/tsne_grid.png",
-    f"{R}/figures/training_curves.png",
-    f"{R}/tables/caption_stats.csv",
-    f"{R}/figures/caption_stats.png",
-    f"{R}/tables/calibration.csv",
-    f"{R}/tables/caption_audit.csv",
-] + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])
+FINAL_OUTPUTS = (
+    [
+        f"{R}/tables/runs.csv",
+        f"{R}/tables/table1.csv",
+        f"{R}/tables/table1.md",
+        f"{R}/tables/table1.tex",
+        f"{R}/figures/cosine_distributions.png",
+        f"{R}/figures/caption_alignment.png",
+        f"{R}/figures/tsne_grid.png",
+        f"{R}/figures/training_curves.png",
+        f"{R}/tables/caption_stats.csv",
+        f"{R}/figures/caption_stats.png",
+        f"{R}/tables/calibration.csv",
+        f"{R}/tables/caption_audit.csv",
+    ]
+    + ([f"{R}/tables/classify.csv", f"{R}/tables/classify.md"] if CLASSIFY else [])
+    + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])
+)
 
 
 wildcard_constraints:
     prompt="|".join(re.escape(p) for p in PROMPTS),
     run=RUN_PATTERN,
+    name="[A-Za-z0-9_.-]+",
 
 
 def evaluate_args():

@@ -117,3 +117,23 @@ rule pretrain_report:
         code=CODE["pretrain_report"],
     script:
         "../scripts/pretrain_report.py"
+
+
+rule classify_table:
+    input:
+        metrics=expand(f"{R}/classify/{{name}}/metrics.json", name=CLASSIFY),
+        predictions=expand(f"{R}/classify/{{name}}/predictions.csv", name=CLASSIFY),
+        runs=f"{R}/tables/runs.csv",
+    output:
+        csv=f"{R}/tables/classify.csv",
+        md=f"{R}/tables/classify.md",
+    log:
+        f"{LOGS}/report/classify_table.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        main=config["report"]["main_prompt"],
+        uncertainty=config["report"]["uncertainty"],
+        code=CODE["classify_table"],
+    script:
+        "../scripts/classify_table.py"

@@ -4,6 +4,10 @@ It speaks the protocol the SDK uses: `POST /{v1,v1beta}/models/{model}:generateC
 `POST /{v1,v1beta}/models/{model}:batchGenerateContent` and `GET /{v1,v1beta}/batches/{id}`, checks the
 `x-goog-api-key` header, and answers with deterministic captions (a function of the image bytes and the prompt).
 
+With `answer(image_sha, prompt_sha, attempt) -> text`, an ok response carries that text instead of a caption
+(a classifier's answer). The image and prompt of a request are those of its last turn: earlier turns are k-shot
+examples, and each request's `turns` lists the roles of its turns.
+
 Faults are injected by a `plan(image_sha, prompt_sha, attempt) -> mode`, where `attempt` counts requests for the same
 (image, prompt) pair, 1-based, across the server's life. Modes: `ok`, `429` (with Retry-After), `500`, `503`, `slow`
 (answers only after `slow_s`, past the client's timeout), `drop` (closes the connection without answering), `empty`
@@ -88,6 +92,7 @@ class Request:
     attempt: int
     mode: str
     t: float
+    turns: list[str] = field(default_factory=list)  # the roles of the request's turns ("user", "model", ...)
 
 
 @dataclass
@@ -99,6 +104,7 @@ class FakeGemini:
     latency_s: float = 0.0
     slow_s: float = 3.0
     retry_after_s: str = "0.1"
+    answer: Callable[[str, str, int], str] | None = None  # text of an ok answer; None: a caption from caption_for
     requests: list[Request] = field(default_factory=list)
     batch_states: list[str] = field(default_factory=list)  # how successive batch jobs end (then SUCCEEDED)
     batch_error: dict | None = None  # the operation's error for a job that does not succeed
@@ -160,14 +166,14 @@ class FakeGemini:
             out[(r.image_sha, r.prompt_sha)].append(r.mode)
         return out
 
-    def _next(self, image_sha: str, prompt_sha: str) -> Request:
+    def _next(self, image_sha: str, prompt_sha: str, turns: list[str] | None = None) -> Request:
         with self._lock:
             self._attempts[(image_sha, prompt_sha)] += 1
             attempt = self._attempts[(image_sha, prompt_sha)]
             held = self._hold_after is not None and len(self.requests) >= self._hold_after
             storm = time.monotonic() < self._storm_until
             mode = "held" if held else "quota" if storm else self.plan(image_sha, prompt_sha, attempt)
-            req = Request(image_sha, prompt_sha, attempt, mode, time.monotonic())
+            req = Request(image_sha, prompt_sha, attempt, mode, time.monotonic(), list(turns or []))
             self.requests.append(req)
             if held:
                 self.held += 1
@@ -177,7 +183,8 @@ class FakeGemini:
     # -- responses -----------------------------------------------------------------------------------------
     @staticmethod
     def _shas(body: dict) -> tuple[str, str]:
-        parts = body.get("contents", [{}])[0].get("parts", [])
+        """The image asked about and the prompt: those of the last turn (earlier turns are k-shot examples)."""
+        parts = body.get("contents", [{}])[-1].get("parts", [])
         data = next(
             (
                 p.get("inlineData", p.get("inline_data", {})).get("data")
@@ -190,13 +197,16 @@ class FakeGemini:
         raw = base64.b64decode(data + "=" * (-len(data) % 4), altchars=b"-_" if ("-" in data or "_" in data) else None)
         return hashlib.sha256(raw).hexdigest(), hashlib.sha256(text.encode()).hexdigest()
 
-    def response_for(self, mode: str, image_sha: str, prompt_sha: str) -> dict:
+    def response_for(self, mode: str, image_sha: str, prompt_sha: str, attempt: int = 1) -> dict:
         usage = {"promptTokenCount": 270, "candidatesTokenCount": 40, "totalTokenCount": 310}
         if mode == "empty":
             return {"candidates": [], "usageMetadata": usage}
         if mode == "safety":
             return {"candidates": [{"finishReason": "SAFETY", "content": {"parts": []}}], "usageMetadata": usage}
-        text = caption_for(image_sha, prompt_sha, 70 if mode == "over_limit" else 30)
+        if self.answer is not None and mode == "ok":
+            text = self.answer(image_sha, prompt_sha, attempt)
+        else:
+            text = caption_for(image_sha, prompt_sha, 70 if mode == "over_limit" else 30)
         finish = "STOP"
         if mode == "max_tokens":
             text, finish = " ".join(text.split()[:12]), "MAX_TOKENS"
@@ -269,7 +279,7 @@ class FakeGemini:
 
             def _generate_one(self, body: dict) -> None:
                 image_sha, prompt_sha = server._shas(body)
-                req = server._next(image_sha, prompt_sha)
+                req = server._next(image_sha, prompt_sha, [c.get("role", "user") for c in body.get("contents", [])])
                 if req.mode == "held":
                     while not server._hold.wait(0.1):
                         if server._closed:
@@ -293,7 +303,7 @@ class FakeGemini:
                     return
                 if mode == "slow":
                     time.sleep(server.slow_s)
-                self._send(200, server.response_for(mode, image_sha, prompt_sha))
+                self._send(200, server.response_for(mode, image_sha, prompt_sha, req.attempt))
 
             def _batch_create(self, body: dict) -> None:
                 batch = body.get("batch", {})
@@ -303,13 +313,15 @@ class FakeGemini:
                 results = []
                 for r in reqs:
                     image_sha, prompt_sha = server._shas(r.get("request", {}))
-                    req = server._next(image_sha, prompt_sha)
+                    turns = [c.get("role", "user") for c in r.get("request", {}).get("contents", [])]
+                    req = server._next(image_sha, prompt_sha, turns)
                     meta = r.get("metadata", {})
                     if req.mode == "error":
                         results.append({"error": {"code": 13, "message": "fake internal error"}, "metadata": meta})
                         continue
                     mode = req.mode if req.mode not in ("429", "500", "503", "slow", "drop", "held") else "empty"
-                    results.append({"response": server.response_for(mode, image_sha, prompt_sha), "metadata": meta})
+                    response = server.response_for(mode, image_sha, prompt_sha, req.attempt)
+                    results.append({"response": response, "metadata": meta})
                 server.batches[name] = {"results": results, "end": end, "display_name": batch.get("displayName")}
                 self._send(
                     200, {"name": name, "metadata": {"@type": "x", "name": name, "state": "BATCH_STATE_PENDING"}}

@@ -1,1 +1,1 @@
-"""Gemini captioning through google-genai: the client settings, the cached store, the request runner, the backend."""
+"""The Gemini caption backend; the client, cache and request runner it uses live in `morphalign.gemini`."""

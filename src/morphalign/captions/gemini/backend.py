@@ -8,15 +8,14 @@ import numpy as np
 import pandas as pd
 
 from morphalign.captions.backends import Context, Prompt
-from morphalign.captions.gemini.client import GeminiSettings, api_key, image_hash, make_client, png_bytes
-from morphalign.captions.gemini.runner import Audit, BatchJobEnded, Item, run_batch, run_online
-from morphalign.captions.gemini.store import CaptionStore, caption_key
 from morphalign.errors import MorphalignError
-from morphalign.io import atomic_path, write_json
+from morphalign.gemini.client import GeminiSettings, api_key, image_hash, png_bytes
+from morphalign.gemini.runner import Item, ask_all
+from morphalign.gemini.store import CaptionStore, caption_key
 
 
 class GeminiBackend:
-    """Captions from Gemini; see `morphalign.captions.gemini.client` and `.runner`."""
+    """Captions from Gemini; see `morphalign.gemini.client` and `.runner`."""
 
     name = "gemini"
 
@@ -32,9 +31,6 @@ class GeminiBackend:
         return self.report_dir / f"{prompt}.audit.json", self.report_dir / f"{prompt}.failures.csv"
 
     def caption(self, images: np.ndarray, manifest: pd.DataFrame, prompt) -> pd.DataFrame:
-        import time
-
-        t0 = time.time()
         s = self.settings
         ids = manifest["id"].astype(str).tolist()
         items = []
@@ -42,48 +38,8 @@ class GeminiBackend:
             png = png_bytes(img)
             items.append(Item(i, caption_key(image_hash(png), prompt.text, s.model, s.generation()), png))
         store = CaptionStore(self.cache_dir / f"{prompt.name}.jsonl")
-        cached = store.load()
-        missing = list({it.key: it for it in items if it.key not in cached}.values())  # identical images: once
-        audit = Audit(
-            prompt=prompt.name,
-            model=s.model,
-            mode=s.mode,
-            images=len(items),
-            cached=len(items) - sum(it.key not in cached for it in items),
-        )
-        failures: list = []
-        ended: BatchJobEnded | None = None
-        if missing:
-            client = make_client(s, self.key)
-            try:
-                if s.mode == "batch":
-                    failures = run_batch(
-                        missing,
-                        client,
-                        prompt.text,
-                        s,
-                        store,
-                        audit,
-                        prompt.name,
-                        self.cache_dir / f"{prompt.name}.batch.json",
-                    )
-                else:
-                    failures = run_online(missing, client, prompt.text, s, store, audit, prompt.name)
-            except BatchJobEnded as exc:  # reported below, then raised: the reports say which job and why
-                ended, failures = exc, exc.failures
-            finally:
-                store.close()
-        audit.seconds = time.time() - t0
         audit_path, failures_path = self.report_paths(prompt.name)
-        write_json(audit_path, audit.report(s.prices))
-        if failures:
-            with atomic_path(failures_path) as tmp:
-                pd.DataFrame([f.__dict__ for f in failures]).to_csv(tmp, index=False)
-        else:
-            failures_path.unlink(missing_ok=True)
-        if ended is not None:
-            raise MorphalignError(f"{ended} Failures: {failures_path}; audit: {audit_path}")
-        records = store.load()
+        records, failures = ask_all(items, prompt.name, prompt.text, s, self.key, store, audit_path, failures_path)
         key_of = {it.id: it.key for it in items}
         failure_by_key = {key_of[f.id]: f for f in failures}
         n_failed = sum(it.key not in records for it in items)

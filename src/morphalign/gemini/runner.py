@@ -46,17 +46,18 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from morphalign.captions.gemini.client import (
+from morphalign.errors import MorphalignError
+from morphalign.gemini.client import (
     GeminiSettings,
     Outcome,
     classify,
     generate_config,
     redact,
+    request_contents,
     request_parts,
 )
-from morphalign.captions.gemini.store import CaptionStore
-from morphalign.errors import MorphalignError
-from morphalign.io import atomic_path
+from morphalign.gemini.store import CaptionStore
+from morphalign.io import atomic_path, write_json
 
 FATAL_CODES = {400, 401, 403, 404}  # a bad key, model or request: retrying cannot help
 DEFAULT_ENDPOINT = "https://generativelanguage.googleapis.com"  # the SDK's endpoint when base_url is unset
@@ -66,11 +67,17 @@ BATCH_DISCOUNT = 0.5  # the Batch API bills half the interactive price
 
 @dataclass
 class Item:
-    """One caption to obtain."""
+    """One answer to obtain: a caption, or a class; `examples` are (image, answer) turns sent first (k-shot)."""
 
     id: str
     key: str
     png: bytes
+    examples: tuple[tuple[bytes, str], ...] = ()
+
+    def contents(self, prompt_text: str) -> list:
+        if not self.examples:
+            return request_parts(self.png, prompt_text)
+        return request_contents(self.png, prompt_text, self.examples)
 
 
 @dataclass
@@ -374,7 +381,7 @@ async def request_caption(client, item: Item, prompt_text: str, settings: Gemini
     try:
         response = await asyncio.wait_for(
             client.aio.models.generate_content(
-                model=settings.model, contents=request_parts(item.png, prompt_text), config=generate_config(settings)
+                model=settings.model, contents=item.contents(prompt_text), config=generate_config(settings)
             ),
             timeout=settings.timeout_s,
         )
@@ -518,14 +525,7 @@ def _batch_requests(items: list[Item], prompt_text: str, settings: GeminiSetting
     config = generate_config(settings)
     return [
         types.InlinedRequest(
-            contents=[
-                types.Content(
-                    role="user",
-                    parts=[types.Part.from_bytes(data=it.png, mime_type="image/png"), types.Part(text=prompt_text)],
-                )
-            ],
-            metadata={"key": it.key},
-            config=config,
+            contents=request_contents(it.png, prompt_text, it.examples), metadata={"key": it.key}, config=config
         )
         for it in items
     ]
@@ -708,3 +708,62 @@ def run_batch(
 
 def _state_name(state: Any) -> str:
     return str(getattr(state, "name", state))
+
+
+# ---------------------------------------------------------------- one call for a stage
+
+
+def ask_all(
+    items: list[Item],
+    name: str,
+    prompt_text: str,
+    settings: GeminiSettings,
+    key: str,
+    store: CaptionStore,
+    audit_path: str | Path,
+    failures_path: str | Path,
+) -> tuple[dict[str, dict[str, Any]], list[Failure]]:
+    """Ask for every item the store lacks (online or batch), write the audit and the failures report.
+
+    Returns the stored records by key and the failures. A batch job that ended badly raises after the reports are
+    written, naming them.
+    """
+    t0 = time.time()
+    cached = store.load()
+    missing = list({it.key: it for it in items if it.key not in cached}.values())  # identical requests: once
+    audit = Audit(
+        prompt=name,
+        model=settings.model,
+        mode=settings.mode,
+        images=len(items),
+        cached=sum(it.key in cached for it in items),
+    )
+    failures: list[Failure] = []
+    ended: BatchJobEnded | None = None
+    if missing:
+        from morphalign.gemini.client import make_client
+
+        client = make_client(settings, key)
+        try:
+            if settings.mode == "batch":
+                state = Path(store.path).with_suffix(".batch.json")
+                failures = run_batch(missing, client, prompt_text, settings, store, audit, name, state)
+            else:
+                failures = run_online(missing, client, prompt_text, settings, store, audit, name)
+        except BatchJobEnded as exc:  # reported below, then raised: the reports say which job and why
+            ended, failures = exc, exc.failures
+        finally:
+            store.close()
+    audit.seconds = time.time() - t0
+    write_json(audit_path, audit.report(settings.prices))
+    failures_path = Path(failures_path)
+    if failures:
+        import pandas as pd
+
+        with atomic_path(failures_path) as tmp:
+            pd.DataFrame([f.__dict__ for f in failures]).to_csv(tmp, index=False)
+    else:
+        failures_path.unlink(missing_ok=True)
+    if ended is not None:
+        raise MorphalignError(f"{ended} Failures: {failures_path}; audit: {audit_path}")
+    return store.load(), failures

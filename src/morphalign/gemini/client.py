@@ -139,6 +139,22 @@ def request_parts(png: bytes, prompt_text: str) -> list:
     return [types.Part.from_bytes(data=png, mime_type="image/png"), prompt_text]
 
 
+def request_contents(png: bytes, prompt_text: str, examples: tuple[tuple[bytes, str], ...] = ()) -> list:
+    """A request's turns: per example (image, answer) a user turn (the image, the prompt) and the model's answer;
+    then the image asked about, with the prompt. Without examples, the single user turn of `request_parts`."""
+    from google.genai import types
+
+    def user(image: bytes) -> types.Content:
+        return types.Content(
+            role="user", parts=[types.Part.from_bytes(data=image, mime_type="image/png"), types.Part(text=prompt_text)]
+        )
+
+    turns = []
+    for image, answer in examples:
+        turns += [user(image), types.Content(role="model", parts=[types.Part(text=answer)])]
+    return [*turns, user(png)]
+
+
 def generate_config(settings: GeminiSettings):
     from google.genai import types
 

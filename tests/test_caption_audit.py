@@ -122,3 +122,80 @@ def test_the_published_captions_are_audited_from_their_files(tmp_path):
     assert all(set(v) <= {"FR-I", "FR-II", "unlabelled"} for v in by_class.values())
     assert main(["--published", "control", "--from", str(folder), "--out", str(tmp_path / "control.json")]) == 0
     assert json.loads((tmp_path / "control.json").read_text())["prompt"] == "published:control"
+
+
+# ---------------------------------------------------------------- the LLM judge, against the fake Gemini server
+
+
+def test_verdicts_are_parsed_strictly():
+    from morphalign.captions.judge import parse_verdict
+
+    good = {"components": True, "positions": False, "lobes_jets": None, "verdict": "partly"}
+    assert parse_verdict(json.dumps(good)) == good
+    assert parse_verdict("```json\n" + json.dumps(good) + "\n```") == good
+    assert parse_verdict(json.dumps({**good, "verdict": "mostly"})) is None
+    assert parse_verdict(json.dumps({**good, "extra": 1})) is None
+    assert parse_verdict(json.dumps({**good, "components": "yes"})) is None
+    assert parse_verdict("The caption is faithful.") is None and parse_verdict(None) is None
+
+
+def _judge_server(monkeypatch, images, verdict_of):
+    from morphalign.gemini.client import image_hash, png_bytes
+    from morphalign.testing.fake_gemini import FakeGemini
+
+    by_sha = {image_hash(png_bytes(img)): verdict_of(i) for i, img in enumerate(images)}
+    srv = FakeGemini(answer=lambda image_sha, prompt_sha, attempt: by_sha[image_sha])
+    monkeypatch.setenv("GEMINI_API_KEY", srv.api_key)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    return srv
+
+
+def test_the_judge_asks_per_caption_counts_verdicts_and_errors(tmp_path, monkeypatch):
+    from morphalign.captions.judge import JudgeSettings
+    from morphalign.gemini.client import GeminiSettings
+
+    n = 40
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(n, 150, 150), dtype=np.uint8)
+    labels = np.arange(n) % 2
+    manifest = pd.DataFrame(
+        {
+            "id": [f"s{i:03d}" for i in range(n)],
+            "label": labels,
+            "label_name": "x",
+            "split": ["train"] * 30 + ["test"] * 10,
+        }
+    )
+    write_dataset(tmp_path / "ds", images, manifest)
+    captions = _table(
+        tmp_path / "c.csv", [f"A source at the {('left', 'right')[i % 2]}, number {i}." for i in range(n)]
+    )
+
+    def verdict_of(i: int) -> str:
+        if i % 10 == 9:
+            return "I think it is fine."  # not the JSON asked for: an error
+        v = "unfaithful" if i % 4 == 0 else "faithful"
+        return json.dumps({"components": i % 4 != 0, "positions": True, "lobes_jets": None, "verdict": v})
+
+    srv = _judge_server(monkeypatch, images, verdict_of)
+    try:
+        gemini = GeminiSettings(base_url=srv.url, concurrency=4, timeout_s=2.0, backoff_base_s=0.01, max_attempts=2)
+        settings = AuditSettings(judge=JudgeSettings(enabled=True))
+        with_judge = (gemini, tmp_path / "cache", tmp_path / "reports")
+        report = audit_captions(tmp_path / "ds", captions, "p", settings, tmp_path / "a.json", with_judge)
+        j = report["judge"]
+        assert (j["judged"], j["errors"], j["failed_requests"]) == (40, 4, 0)
+        assert j["verdicts"] == {"faithful": 26, "partly": 0, "unfaithful": 10}  # unfaithful: i % 4 == 0
+        assert j["components_agree_share"] == pytest.approx(26 / 36) and j["positions_agree_share"] == 1.0
+        assert j["lobes_jets_agree_share"] is None  # no caption claimed any
+        assert 0 < j["estimated_cost_usd"] < 0.05
+        assert all("A source at the" in e["caption"] for e in j["unfaithful_examples"])
+        assert len(srv.requests) == 40
+        audit_captions(tmp_path / "ds", captions, "p", settings, tmp_path / "b.json", with_judge)
+        assert len(srv.requests) == 40  # cached like captions
+        sample = AuditSettings(judge=JudgeSettings(enabled=True, sample=10, max_cost_usd=1e-9))
+        with pytest.raises(MorphalignError, match=r"would cost about \$0.00 \(10 requests\), above"):
+            audit_captions(tmp_path / "ds", captions, "p", sample, tmp_path / "c.json", with_judge)
+        assert len(srv.requests) == 40  # stopped before any request
+    finally:
+        srv.close()

@@ -37,6 +37,9 @@ rule caption_audit:
     params:
         dataset=dataset_dir,
         settings=config["caption_audit"],
+        captioning=lambda wc: judge_settings(),
+        cache_dir=location(f"{RES}/captions"),
+        report_dir=location(f"{R}/captions/reports"),
         code=CODE["caption_audit"],
     script:
         "../scripts/caption_audit.py"

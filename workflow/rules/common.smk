@@ -169,6 +169,13 @@ def classify_settings(name):
     return {k: v for k, v in config["classify"].items() if k != "enabled"}
 
 
+def judge_settings():
+    """The Gemini client settings for the caption judge; nothing when it is off, so they rerun no audit."""
+    if not config["caption_audit"]["judge"]["enabled"]:
+        return {}
+    return {k: v for k, v in config["captioning"].items() if k != "overrides"}
+
+
 def dataset_dir(wildcards, input):
     """The dataset folder, derived from the rule's images input."""
     return str(Path(input.images).parent)

@@ -11,7 +11,9 @@ Per caption set (one prompt over one dataset), from the captions table and the d
   the gap to the second, how much of that is the morphological vocabulary the curated prompt asks for;
 - **duplicates**: the share of distinct captions and the largest groups of identical ones (identical captions
   tie in retrieval and cap Recall@1);
-- **status**: how many captions were edited by hand or failed, when the table says.
+- **status**: how many captions were edited by hand or failed, when the table says;
+- optionally, an **LLM judge** (`captions.judge`): Gemini's verdict, per caption and image, on whether the
+  caption's spatial claims hold.
 
 Written to `results/captions/reports/{prompt}.audit_captions.json`; the report gathers every set into
 `results/tables/caption_audit.csv`.
@@ -29,7 +31,9 @@ import numpy as np
 import pandas as pd
 
 from morphalign.artifacts import load_captions, load_dataset
+from morphalign.captions.judge import JudgeSettings, judge_captions
 from morphalign.errors import MorphalignError
+from morphalign.gemini.client import GeminiSettings
 from morphalign.io import write_json
 from morphalign.text import bag_of_words_f1, bag_of_words_predict, mask_words
 
@@ -62,6 +66,7 @@ class AuditSettings:
     examples: int = 3  # example captions per leak term and per duplicate group
     duplicate_groups: int = 5  # the largest groups of identical captions listed
     label_names: dict[int, str] = field(default_factory=lambda: {0: "FR-I", 1: "FR-II"})
+    judge: JudgeSettings = field(default_factory=JudgeSettings)  # the optional LLM judge (`captions.judge`)
 
     def class_name(self, label: int) -> str:
         return self.label_names.get(int(label), "unlabelled" if label < 0 else str(label))
@@ -73,6 +78,11 @@ class AuditSettings:
         if unknown:
             raise MorphalignError(f"caption_audit: unknown key(s) {sorted(unknown)}; expected {sorted(known)}")
         values = dict(section)
+        judge = dict(values.pop("judge", None) or {})
+        unknown = set(judge) - set(JudgeSettings.__dataclass_fields__)
+        if unknown:
+            raise MorphalignError(f"caption_audit.judge: unknown key(s) {sorted(unknown)}")
+        values["judge"] = JudgeSettings(**judge)
         for key in ("leak_terms", "morphology_words"):
             if key in values:
                 values[key] = tuple(values[key])
@@ -135,9 +145,17 @@ def duplicates(ids: list[str], captions: list[str], labels: np.ndarray, settings
 
 
 def audit_captions(
-    dataset_dir: str | Path, captions_csv: str | Path, prompt: str, settings: AuditSettings, out_json: str | Path
+    dataset_dir: str | Path,
+    captions_csv: str | Path,
+    prompt: str,
+    settings: AuditSettings,
+    out_json: str | Path,
+    judge_with: tuple[GeminiSettings, str | Path, str | Path] | None = None,
 ) -> dict[str, Any]:
-    """Audit one caption set of a dataset and write the JSON report atomically; return it."""
+    """Audit one caption set of a dataset and write the JSON report atomically; return it.
+
+    With `settings.judge.enabled`, `judge_with` gives the judge its Gemini settings, cache folder and report folder.
+    """
     ds = load_dataset(dataset_dir)
     ids = ds.manifest["id"].astype(str).tolist()
     captions = load_captions(captions_csv, ids)
@@ -157,6 +175,10 @@ def audit_captions(
         "model": sorted(set(table["model"].astype(str))) if "model" in table else [],
         "status": _status(table),
     }
+    if settings.judge.enabled:
+        if judge_with is None:
+            raise MorphalignError("caption_audit.judge is enabled but no Gemini settings reached the audit")
+        meta["judge"] = judge_captions(prompt, ids, ds.images, captions, settings.judge, *judge_with)
     return _write(prompt, ids, captions, labels, classifier, meta, settings, out_json)
 
 
@@ -227,6 +249,7 @@ def _write(
         "classifier": {**classifier, "masked_words": list(settings.morphology_words)},
         "duplicates": duplicates(ids, captions, labels, settings),
         "status": meta["status"],
+        "judge": meta.get("judge"),
     }
     write_json(out_json, report)
     return report

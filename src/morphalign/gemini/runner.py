@@ -73,11 +73,12 @@ class Item:
     key: str
     png: bytes
     examples: tuple[tuple[bytes, str], ...] = ()
+    text: str | None = None  # this item's own prompt text (a judge's question names the caption), else the run's
 
     def contents(self, prompt_text: str) -> list:
         if not self.examples:
-            return request_parts(self.png, prompt_text)
-        return request_contents(self.png, prompt_text, self.examples)
+            return request_parts(self.png, self.text or prompt_text)
+        return request_contents(self.png, self.text or prompt_text, self.examples)
 
 
 @dataclass
@@ -525,7 +526,9 @@ def _batch_requests(items: list[Item], prompt_text: str, settings: GeminiSetting
     config = generate_config(settings)
     return [
         types.InlinedRequest(
-            contents=request_contents(it.png, prompt_text, it.examples), metadata={"key": it.key}, config=config
+            contents=request_contents(it.png, it.text or prompt_text, it.examples),
+            metadata={"key": it.key},
+            config=config,
         )
         for it in items
     ]

@@ -94,8 +94,24 @@ def audit_table(reports: list[str | Path], out_csv: str | Path) -> pd.DataFrame:
                 "distinct_share": d["distinct_share"],
                 "largest_duplicate_group": max([g["count"] for g in d["largest_groups"]], default=1),
                 **r["status"],
+                **_judge_columns(r.get("judge")),
             }
         )
     table = pd.DataFrame(rows)
     write_csv(out_csv, table)
     return table
+
+
+def _judge_columns(judge: dict | None) -> dict:
+    """The LLM judge's headline figures, when it ran."""
+    if not judge:
+        return {}
+    verdicts = judge["verdicts"]
+    parsed = sum(verdicts.values())
+    return {
+        "judged": judge["judged"],
+        "judge_errors": judge["errors"],
+        "judge_faithful_share": verdicts["faithful"] / parsed if parsed else None,
+        "judge_unfaithful_share": verdicts["unfaithful"] / parsed if parsed else None,
+        "judge_cost_estimate_usd": judge["estimated_cost_usd"],
+    }

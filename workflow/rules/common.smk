@@ -101,6 +101,7 @@ CODE = {
     "caption_audit_table": script_code("caption_audit_table"),
     "classify": script_code("classify"),
     "classify_table": script_code("classify_table"),
+    "geometry": script_code("geometry"),
 }
 # where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
 MODEL = model_path(config, CODE["pretrain"])

@@ -137,3 +137,20 @@ rule classify_table:
         code=CODE["classify_table"],
     script:
         "../scripts/classify_table.py"
+
+
+rule geometry:
+    input:
+        runs=f"{R}/tables/runs.csv",
+    output:
+        csv=f"{R}/tables/geometry.csv",
+        md=f"{R}/tables/geometry.md",
+        figure=f"{R}/figures/geometry.png",
+    log:
+        f"{LOGS}/report/geometry.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code=CODE["geometry"],
+    script:
+        "../scripts/geometry.py"

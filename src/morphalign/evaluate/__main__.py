@@ -53,11 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probe", choices=["logistic", "torch_adam"], default="logistic")
     ap.add_argument("--probe-epochs", type=int, default=200)
     ap.add_argument("--probe-lr", type=float, default=1e-3)
+    ap.add_argument("--mutual-knn-k", type=int, default=10, help="neighbours of the mutual k-NN geometry measure")
     args = ap.parse_args(argv)
 
     def body() -> None:
         settings = EvalSettings(
-            args.knn_k, args.f1_average, args.positive_class, args.probe, args.probe_epochs, args.probe_lr
+            args.knn_k,
+            args.f1_average,
+            args.positive_class,
+            args.probe,
+            args.probe_epochs,
+            args.probe_lr,
+            args.mutual_knn_k,
         )
         arrays = load_embeddings(args.embeddings)
         table = predictions(arrays, settings)

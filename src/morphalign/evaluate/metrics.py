@@ -30,6 +30,7 @@ import pandas as pd
 
 from morphalign.artifacts import check_embeddings
 from morphalign.errors import MorphalignError
+from morphalign.evaluate.geometry import MUTUAL_KNN_K, geometry
 from morphalign.evaluate.probes import TorchAdamProbe, knn, logistic
 from morphalign.scores import FEATURES, PROBES, f1, metric_function
 from morphalign.vectors import cosine_matrix, l2_normalize
@@ -87,6 +88,7 @@ class EvalSettings:
     probe: str = "logistic"  # or "torch_adam": the reference code's torch linear layer
     probe_epochs: int = 200
     probe_lr: float = 1e-3
+    mutual_knn_k: int = MUTUAL_KNN_K  # neighbours compared by the mutual k-NN of the geometry measures
 
     def linear_probe(self):
         if self.probe == "logistic":
@@ -161,4 +163,7 @@ def evaluate(
     out["mean_cosine"] = float(metric_function("mean_cosine")(table, everything))
     out.update(retrieval(arrays["test_image"], arrays["test_text"], table["label"].to_numpy()))
     out.update(chance_levels(table["label"].to_numpy()))
+    k = min(settings.mutual_knn_k, len(table) - 1)  # a test set smaller than k + 1 caps it (recorded)
+    out.update(geometry(arrays["test_image"], arrays["test_text"], k))
+    out["mutual_knn_k"] = float(k)
     return out

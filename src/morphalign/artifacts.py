@@ -160,6 +160,7 @@ def load_caches(pixels_path: str | Path, tokens_path: str | Path, n: int) -> tup
 # ---- embeddings ----
 
 EMBEDDING_ARRAYS = ("train_image", "train_text", "test_image", "test_text", "train_label", "test_label")
+# optional: train_id, test_id (row ids); class_text (C x d, the ensembled class prompts) and class_names
 
 
 def check_embeddings(arrays: dict[str, np.ndarray], where: str) -> None:
@@ -177,6 +178,13 @@ def check_embeddings(arrays: dict[str, np.ndarray], where: str) -> None:
                 raise MorphalignError(f"{where}: {split}_{kind} holds non-finite values")
     if len(arrays["test_label"]) < 2:
         raise MorphalignError(f"{where}: need at least 2 test rows")
+    if "class_text" in arrays:  # optional: one ensembled class-prompt embedding per class, for zero-shot
+        c, d = arrays["class_text"].shape if arrays["class_text"].ndim == 2 else (0, 0)
+        if d != arrays["test_text"].shape[1] or c <= int(arrays["test_label"].max()):
+            raise MorphalignError(
+                f"{where}: class_text has shape {arrays['class_text'].shape}, expected one row per class "
+                f"(at least {int(arrays['test_label'].max()) + 1}) of width {arrays['test_text'].shape[1]}"
+            )
 
 
 def save_embeddings(path: str | Path, **arrays: np.ndarray) -> None:

@@ -10,7 +10,10 @@ row per test image, in the embeddings' test order:
 - `cosine`: cos(image_i, text_i) of the image's own pair;
 - `rank_i2t`, `rank_t2i`: the rank (0 = first) of the true partner when the image queries all test texts, and when
   its text queries all test images (ties go to the lower index, as in `evaluate`);
-- `top1_label_i2t`, `top1_label_t2i`: the class of that query's top hit.
+- `top1_label_i2t`, `top1_label_t2i`: the class of that query's top hit;
+- `zeroshot_{prompts,centroids}_pred` and `_cosine`: the class whose text embedding is nearest the image, and
+  that cosine; `prompts` uses the class prompts' ensembled embeddings (present when the embeddings carry
+  `class_text`), `centroids` the mean training-caption embedding of each class (always).
 
 Every function below takes index arrays `idx` of shape (..., n) (rows of the table, with repeats, as a bootstrap
 draws them) and returns the metric for each leading index, so R resamples cost one vectorised call. With
@@ -26,6 +29,7 @@ import pandas as pd
 
 PROBES = ("linear_probe", "knn")
 FEATURES = ("image", "text", "concat")
+ZERO_SHOT = ("prompts", "centroids")  # zero-shot classifiers: class prompts, training-caption class centroids
 RETRIEVAL_COLUMNS = ("cosine", "rank_i2t", "rank_t2i", "top1_label_i2t", "top1_label_t2i")
 
 
@@ -64,6 +68,11 @@ def metric_function(key: str, average: str = "macro", positive: int = 1) -> Metr
                 return lambda t, idx, c=column: f1(
                     t["label"].to_numpy()[idx], t[c].to_numpy()[idx], average=average, positive=positive
                 )
+    column = classifier_column(key)
+    if column is not None:  # the zero-shot classifiers
+        return lambda t, idx, c=column: f1(
+            t["label"].to_numpy()[idx], t[c].to_numpy()[idx], average=average, positive=positive
+        )
     if key == "mean_cosine":
         return lambda t, idx: t["cosine"].to_numpy()[idx].mean(axis=-1)
     for k, name in ((1, "recall_at_1"), (5, "recall_at_5")):
@@ -92,6 +101,9 @@ def classifier_column(key: str) -> str | None:
         for feats in FEATURES:
             if key == f"{probe}_f1_{feats}":
                 return f"{probe}_{feats}_pred"
+    for method in ZERO_SHOT:
+        if key == f"zeroshot_f1_{method}":
+            return f"zeroshot_{method}_pred"
     return None
 
 

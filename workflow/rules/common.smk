@@ -102,6 +102,7 @@ CODE = {
     "classify": script_code("classify"),
     "classify_table": script_code("classify_table"),
     "geometry": script_code("geometry"),
+    "class_prompts": script_code("class_prompts"),
 }
 # where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
 MODEL = model_path(config, CODE["pretrain"])

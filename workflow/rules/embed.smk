@@ -9,6 +9,7 @@ rule embed:
         run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
         tokens=tokens_input,
+        class_prompts=f"{R}/cache/class_prompts.json",
     output:
         f"{R}/runs/{{run}}/embeddings.npz",
     log:
@@ -36,4 +37,19 @@ rule embed:
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
         " {params.model} --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"
-        " {params.adapter} --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
+        " {params.adapter} --class-prompts {input.class_prompts} --out {output}"
+        " --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
+
+
+rule class_prompts:
+    output:
+        f"{R}/cache/class_prompts.json",
+    log:
+        f"{LOGS}/class_prompts.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        zero_shot=config["zero_shot"],
+        code=CODE["class_prompts"],
+    script:
+        "../scripts/class_prompts.py"

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--adapter", default=None, help="LoRA adapter folder; omit for the frozen baseline")
     ap.add_argument("--out", required=True, help="output .npz")
+    ap.add_argument("--class-prompts", default=None, help="class prompts JSON: also embed them for zero-shot")
     ap.add_argument("--gpus-requested", type=int, default=0, help="GPUs the job asked SLURM for (the rule's gpu)")
     ap.add_argument("--no-gpu-guard", action="store_true", help="run on the CPU even when SLURM gave GPUs")
     args = ap.parse_args(argv)
@@ -29,7 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         print(f"devices: {check_gpus(args.gpus_requested, not args.no_gpu_guard)}", file=sys.stderr)
         cfg = RunConfig.from_dict(read_json(args.run_config), args.run_config)
-        embed(cfg, args.model, args.dataset, args.pixels, args.tokens, args.out, args.adapter, args.model_cache_dir)
+        embed(
+            cfg,
+            args.model,
+            args.dataset,
+            args.pixels,
+            args.tokens,
+            args.out,
+            args.adapter,
+            args.model_cache_dir,
+            args.class_prompts,
+        )
 
     return run_cli(body)
 

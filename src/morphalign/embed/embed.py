@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from morphalign.artifacts import load_caches, load_dataset, save_embeddings
+from morphalign.embed.zero_shot import class_embeddings
 from morphalign.model.adapter import load_adapted
 from morphalign.model.encode import embed_all
 from morphalign.model.load import load_processor
@@ -30,14 +31,20 @@ def embed(
     out_path: str | Path,
     adapter_dir: str | Path | None = None,
     cache_dir: str | None = None,
+    class_prompts: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Compute and write the embeddings of one run; return timing and sizes."""
+    """Compute and write the embeddings of one run; return timing and sizes.
+
+    With `class_prompts` (a file of `zero_shot.write_class_prompts`), also the ensembled class-prompt embeddings
+    (`class_text`, `class_names`) for zero-shot classification.
+    """
     t0 = time.time()
     torch.manual_seed(cfg.run.rng_seed)
     ds = load_dataset(dataset_dir)
     pixels, ids = load_caches(pixels_path, tokens_path, len(ds.images))
     model = load_adapted(model_path, cache_dir, adapter_dir)
-    spec = PixelSpec.from_processor(load_processor(model_path, cache_dir))
+    processor = load_processor(model_path, cache_dir)
+    spec = PixelSpec.from_processor(processor)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     normalize = cfg.preprocess.pixel_norm == "siglip"
@@ -45,6 +52,13 @@ def embed(
     pool, test = ds.pool_index(), ds.split_index("test")
     labels = ds.manifest["label"].to_numpy().astype(np.int64)
     row_ids = np.asarray(ds.manifest["id"].astype(str).tolist(), dtype=np.str_)
+    extra = {}
+    if class_prompts is not None:
+        pre = cfg.preprocess
+        class_text, names = class_embeddings(
+            model, processor.tokenizer, class_prompts, pre.max_length, pre.lowercase, device
+        )
+        extra = {"class_text": class_text, "class_names": names}
     save_embeddings(
         out_path,
         train_image=image[pool],
@@ -55,5 +69,6 @@ def embed(
         test_label=labels[test],
         train_id=row_ids[pool],
         test_id=row_ids[test],
+        **extra,
     )
     return {"rows": len(image), "dim": int(image.shape[1]), "seconds": round(time.time() - t0, 3)}

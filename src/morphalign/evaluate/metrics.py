@@ -13,6 +13,12 @@
   the top 5) by cosine among all test items of the other modality, averaged over both directions.
 - `class_recall_at_1` (and `_i2t`, `_t2i`): the fraction whose top-1 retrieved item has the query's label.
 - `chance_*`: the chance level of each retrieval metric for this test set, so 0.03 can be told from noise.
+- `zeroshot_{f1,accuracy}_{prompts,centroids}`: classification with no probe, as CLIP does: each test image gets
+  the class whose text embedding is nearest by cosine. `prompts`: the class prompts (templates x class
+  descriptions from config, embedded by the run's text tower, each L2-normalised, averaged per class; the
+  `class_text` array of the embeddings file). `centroids`: the mean L2-normalised training-caption embedding of
+  each class, the prompt-less baseline.
+- the geometry of the test pairs (`evaluate.geometry`).
 
 `predictions()` gives the per-image table behind these numbers (format in `morphalign.scores`); the probe F1s and the
 mean cosine are computed from it, so a bootstrap over its rows reproduces them exactly.
@@ -32,7 +38,7 @@ from morphalign.artifacts import check_embeddings
 from morphalign.errors import MorphalignError
 from morphalign.evaluate.geometry import MUTUAL_KNN_K, geometry
 from morphalign.evaluate.probes import TorchAdamProbe, knn, logistic
-from morphalign.scores import FEATURES, PROBES, f1, metric_function
+from morphalign.scores import FEATURES, PROBES, ZERO_SHOT, f1, metric_function
 from morphalign.vectors import cosine_matrix, l2_normalize
 
 
@@ -139,6 +145,17 @@ def predictions(arrays: dict[str, np.ndarray], settings: EvalSettings | None = N
     ):
         for name, (tr, te) in sets.items():
             table[f"{probe}_{name}_pred"], table[f"{probe}_{name}_score"] = _fit_predict(make(), tr, ytr, te)
+    centroids = np.stack([l2_normalize(arrays["train_text"][ytr == c]).mean(axis=0) for c in np.unique(ytr)])
+    classes = {"centroids": (centroids, np.unique(ytr))}
+    if "class_text" in arrays:
+        classes["prompts"] = (arrays["class_text"], np.arange(len(arrays["class_text"])))
+    for method in ZERO_SHOT:
+        if method in classes:
+            vectors, names = classes[method]
+            sims = cosine_matrix(arrays["test_image"], vectors)
+            best = np.argmax(sims, axis=1)
+            table[f"zeroshot_{method}_pred"] = names[best]
+            table[f"zeroshot_{method}_cosine"] = sims[np.arange(len(best)), best]
     sim = cosine_matrix(arrays["test_image"], arrays["test_text"])
     table["cosine"] = np.diag(sim).copy()
     for name, s in (("i2t", sim), ("t2i", sim.T)):
@@ -160,6 +177,11 @@ def evaluate(
             key = f"{probe}_f1_{name}"
             f1_of = metric_function(key, settings.f1_average, settings.positive_class)
             out[key] = float(f1_of(table, everything))
+    for method in ZERO_SHOT:
+        if f"zeroshot_{method}_pred" in table:
+            key = f"zeroshot_f1_{method}"
+            out[key] = float(metric_function(key, settings.f1_average, settings.positive_class)(table, everything))
+            out[f"zeroshot_accuracy_{method}"] = float(np.mean(table[f"zeroshot_{method}_pred"] == table["label"]))
     out["mean_cosine"] = float(metric_function("mean_cosine")(table, everything))
     out.update(retrieval(arrays["test_image"], arrays["test_text"], table["label"].to_numpy()))
     out.update(chance_levels(table["label"].to_numpy()))

@@ -50,6 +50,8 @@ ROWS = [  # (metric key, label) in the paper's order
     ("recall_at_1", "Recall@1"),
     ("recall_at_5", "Top-5 recall"),
     ("class_recall_at_1", "Class Recall@1"),
+    ("zeroshot_f1_prompts", "Zero-shot F1, class prompts"),
+    ("zeroshot_f1_centroids", "Zero-shot F1, caption centroids"),
 ]
 
 
@@ -149,7 +151,10 @@ def table1(
     summary = summarise(long).set_index(["prompt", "target", "metric"])
     labels = next(iter(arms.values())).tables[0]["label"].to_numpy()
     rows: list[dict[str, Any]] = []
+    present = set(long.metric)
     for key, label in ROWS:
+        if key not in present:  # e.g. zero-shot with class prompts, from embeddings without class_text
+            continue
         metric = metric_function(key, f1_average, positive)
         base = {"metric": key, "label": label, "chance": chance(key, labels, f1_average, positive)}
         for prompt, tgt in arms:

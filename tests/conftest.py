@@ -99,3 +99,21 @@ def embed_run(cfg, model_dir: Path, dataset: Path, caches: Path, out: Path, adap
     from morphalign.embed.embed import embed
 
     embed(cfg, str(model_dir), dataset, caches / "pixels.npy", caches / "tok.npz", out, adapter)
+
+
+@pytest.fixture
+def fake_gemini(monkeypatch):
+    """Start local fake Gemini servers (`make(**options)`), each with GEMINI_API_KEY set to its key; closed after."""
+    from morphalign.testing.fake_gemini import FakeGemini
+
+    servers = []
+
+    def make(**kw):
+        servers.append(FakeGemini(**kw))
+        monkeypatch.setenv("GEMINI_API_KEY", servers[-1].api_key)
+        monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()

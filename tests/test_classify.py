@@ -13,7 +13,6 @@ from morphalign.classify.vlm import ClassifySettings, answer_table, draw_example
 from morphalign.errors import MorphalignError
 from morphalign.gemini.client import GeminiSettings, image_hash, png_bytes
 from morphalign.report.vlm import classify_table
-from morphalign.testing.fake_gemini import FakeGemini
 
 FAST = {"timeout_s": 2.0, "backoff_base_s": 0.005, "backoff_max_s": 0.05, "max_attempts": 3}
 N_TRAIN, N_TEST = 30, 24
@@ -68,18 +67,8 @@ def dataset(tmp_path):
 
 
 @pytest.fixture
-def server(monkeypatch):
-    made = []
-
-    def make(**kw):
-        made.append(FakeGemini(**kw))
-        monkeypatch.setenv("GEMINI_API_KEY", made[-1].api_key)
-        monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-        return made[-1]
-
-    yield make
-    for s in made:
-        s.close()
+def server(fake_gemini):
+    return fake_gemini
 
 
 def _answers(images, labels, malformed: set[int], wrong: set[int]):

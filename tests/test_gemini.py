@@ -46,18 +46,8 @@ def _manifest(n: int) -> pd.DataFrame:
 
 
 @pytest.fixture
-def server(monkeypatch):
-    servers = []
-
-    def make(**kw):
-        servers.append(FakeGemini(**kw))
-        monkeypatch.setenv("GEMINI_API_KEY", servers[-1].api_key)
-        monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-        return servers[-1]
-
-    yield make
-    for s in servers:
-        s.close()
+def server(fake_gemini):
+    return fake_gemini
 
 
 def _backend(srv, tmp_path, **kw) -> GeminiBackend:

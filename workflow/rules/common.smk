@@ -103,6 +103,7 @@ CODE = {
     "classify_table": script_code("classify_table"),
     "geometry": script_code("geometry"),
     "class_prompts": script_code("class_prompts"),
+    "figure1": script_code("figure1"),
 }
 # where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
 MODEL = model_path(config, CODE["pretrain"])
@@ -200,11 +201,23 @@ def train_log_input(wildcards):
 
 
 def representative_runs():
-    """One run per (prompt, target) for the figures: the first seed, or the frozen baseline."""
+    """One run per (prompt, target) for the figures: seed `report.figure_seed` if it ran (else the first seed),
+    or the frozen baseline."""
+    chosen = config["report"]["figure_seed"]
     out = {}
     for run in RUNS:
-        out.setdefault((run.prompt, run.target), run)
+        key = (run.prompt, run.target)
+        if key not in out or run.seed == chosen:
+            out[key] = run
     return out
+
+
+def anchoring_runs():
+    """Figure 1's runs: the frozen runs of the main and reference prompts, and every trained run of either."""
+    pair = {config["report"]["main_prompt"], config["report"]["reference_prompt"]}
+    frozen = [r for r in RUNS if r.prompt in pair and r.seed is None]
+    trained = [r for r in RUNS if r.prompt in pair and r.seed is not None]
+    return frozen, trained
 
 
 DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv"}
@@ -223,6 +236,9 @@ FINAL_OUTPUTS = (
         f"{R}/figures/caption_stats.png",
         f"{R}/tables/calibration.csv",
         f"{R}/tables/caption_audit.csv",
+        f"{R}/tables/geometry.md",
+        f"{R}/figures/geometry.png",
+        f"{R}/figures/figure1_anchoring.png",
     ]
     + ([f"{R}/tables/classify.csv", f"{R}/tables/classify.md"] if CLASSIFY else [])
     + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])

@@ -47,6 +47,8 @@ rule figures:
         ref=config["report"]["reference_prompt"],
         perplexity=config["report"]["tsne_perplexity"],
         seed=config["report"]["tsne_seed"],
+        run_seed=config["report"]["figure_seed"],
+        link_pairs=config["report"]["tsne_link_pairs"],
         code=CODE["figures"],
     script:
         "../scripts/figures.py"
@@ -154,3 +156,24 @@ rule geometry:
         code=CODE["geometry"],
     script:
         "../scripts/geometry.py"
+
+
+rule figure1:
+    input:
+        frozen=[f"{R}/runs/{run.id}/embeddings.npz" for run in anchoring_runs()[0]],
+        trained=[f"{R}/runs/{run.id}/embeddings.npz" for run in anchoring_runs()[1]],
+    output:
+        figure=f"{R}/figures/figure1_anchoring.png",
+        table=f"{R}/tables/figure1_anchoring.csv",
+    log:
+        f"{LOGS}/report/figure1.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        frozen_prompts=[run.prompt for run in anchoring_runs()[0]],
+        trained_keys=[[run.prompt, run.target] for run in anchoring_runs()[1]],
+        main=config["report"]["main_prompt"],
+        ref=config["report"]["reference_prompt"],
+        code=CODE["figure1"],
+    script:
+        "../scripts/figure1.py"

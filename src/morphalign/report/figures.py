@@ -1,7 +1,7 @@
 """The sweep's figures (seaborn): alignment distributions, the paper's Figure 1, t-SNE grid, training curves.
 
-Each function takes a mapping `(prompt, target) -> file` for one representative seed (the first of the sweep; the
-frozen baseline has only one) and writes one PNG atomically.
+Most take a mapping `(prompt, target) -> file` for one representative seed (`report.figure_seed`; the frozen
+baseline has only one) and write one PNG atomically; `figure1` takes every seed.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ def cosine_distributions(embeddings: Mapping[Key, str | Path], out: str | Path) 
 
 
 def caption_alignment(embeddings: Mapping[Key, str | Path], main: str, ref: str, out: str | Path) -> None:
-    """The paper's Figure 1: per image, cosine between the `main` and `ref` runs' caption embeddings, and between
-    their image embeddings, at each stage (target)."""
+    """Per image, the cosine between the `main` and `ref` runs' caption embeddings, and between their image
+    embeddings, at the same stage (target). The paper's Figure 1 compares across stages instead: see `figure1`."""
     rows = []
     for target in _order(embeddings):
         if (main, target) not in embeddings or (ref, target) not in embeddings:
@@ -81,46 +81,129 @@ def caption_alignment(embeddings: Mapping[Key, str | Path], main: str, ref: str,
     _save(fig, out)
 
 
-def tsne_grid(embeddings: Mapping[Key, str | Path], out: str | Path, perplexity: float = 30.0, seed: int = 0) -> None:
-    """t-SNE of test image and text embeddings together, one panel per target (rows) and prompt (columns)."""
+def tsne_grid(
+    embeddings: Mapping[Key, str | Path],
+    out: str | Path,
+    perplexity: float = 30.0,
+    seed: int = 0,
+    run_seed: int | None = None,
+    link_pairs: bool = False,
+) -> None:
+    """t-SNE of the test embeddings: per target (rows) and prompt, one panel for images and one for captions.
+
+    Each (prompt, target) is fitted once on its images and captions together (one coordinate system, each panel
+    zoomed on its own points: the modality gap would otherwise leave half of every panel empty); the classes keep
+    one colour throughout. With `link_pairs`, a third panel per prompt shows both modalities with a line from each
+    image to its caption. `run_seed` names the training seed
+    of the runs shown (the frozen baseline has none), `seed` the t-SNE's own.
+    """
     from sklearn.manifold import TSNE
 
     targets = _order(embeddings)
     prompts = sorted({p for p, _ in embeddings})
+    panels = ["image", "text", *(["pairs"] if link_pairs else [])]
+    columns = [(p, kind) for p in prompts for kind in panels]
     fig, axes = plt.subplots(
-        len(targets), len(prompts), figsize=(3.2 * len(prompts), 3.0 * len(targets)), squeeze=False
+        len(targets), len(columns), figsize=(2.9 * len(columns), 2.8 * len(targets)), squeeze=False
     )
+    palette = sns.color_palette()
     for i, target in enumerate(targets):
         for j, prompt in enumerate(prompts):
-            ax = axes[i][j]
-            ax.set_xticks([])
-            ax.set_yticks([])
+            group = axes[i][j * len(panels) : (j + 1) * len(panels)]
+            for ax in group:
+                ax.set_xticks([])
+                ax.set_yticks([])
             if (prompt, target) not in embeddings:
-                ax.set_visible(False)
+                for ax in group:
+                    ax.set_visible(False)
                 continue
             e = _load(embeddings[(prompt, target)])
             x = np.vstack([l2_normalize(e["test_image"]), l2_normalize(e["test_text"])])
             n = len(e["test_image"])
             xy = TSNE(perplexity=min(perplexity, (len(x) - 1) / 3), random_state=seed, init="pca").fit_transform(x)
-            labels = np.concatenate([e["test_label"], e["test_label"]])
-            for modality, sl, marker in (("image", slice(0, n), "o"), ("text", slice(n, None), "^")):
-                for cls in np.unique(labels):
-                    m = labels[sl] == cls
-                    ax.scatter(
-                        xy[sl][m, 0],
-                        xy[sl][m, 1],
-                        s=9,
-                        marker=marker,
-                        alpha=0.75,
-                        color=sns.color_palette()[int(cls) % 10],
-                        label=f"{modality}, {CLASS_NAMES.get(int(cls), cls)}",
-                    )
-            ax.set_title(f"{prompt} / {target}", fontsize=9)
-    handles, labels_ = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels_, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.suptitle("t-SNE of test embeddings (o image, ^ text), coloured by class")
+            labels = e["test_label"].astype(int)
+            image_xy, text_xy = xy[:n], xy[n:]
+            for ax, kind in zip(group, panels, strict=True):
+                if kind == "pairs":
+                    for a, b in zip(image_xy, text_xy, strict=True):
+                        ax.plot([a[0], b[0]], [a[1], b[1]], color="0.75", lw=0.4, zorder=0)
+                for modality, pts, marker in (("image", image_xy, "o"), ("text", text_xy, "^")):
+                    if kind not in (modality, "pairs"):
+                        continue
+                    for cls in np.unique(labels):
+                        m = labels == cls
+                        ax.scatter(
+                            pts[m, 0], pts[m, 1], s=9, marker=marker, alpha=0.8, color=palette[cls % 10],
+                            label=f"{modality}, {CLASS_NAMES.get(cls, cls)}",
+                        )  # fmt: skip
+                shown = {"image": image_xy, "text": text_xy, "pairs": xy}[kind]  # each panel zooms on its points
+                pad = 0.05 * (shown.max(axis=0) - shown.min(axis=0))
+                ax.set_xlim(shown[:, 0].min() - pad[0], shown[:, 0].max() + pad[0])
+                ax.set_ylim(shown[:, 1].min() - pad[1], shown[:, 1].max() + pad[1])
+                what = {"image": "images", "text": "captions", "pairs": "pairs"}[kind]
+                ax.set_title(f"{prompt} / {target}: {what}", fontsize=8)
+    handles: dict = {}
+    for ax in axes.ravel():
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=4, fontsize=8, frameon=False)
+    which = "the frozen baseline" + ("" if run_seed is None else f" and training seed {run_seed}")
+    fig.suptitle(
+        f"t-SNE of test embeddings (perplexity {perplexity:g}, t-SNE seed {seed}; runs: {which}); "
+        "images and captions of a run share one fit"
+    )
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
     _save(fig, out)
+
+
+def figure1(
+    frozen: Mapping[str, str | Path],
+    trained: Mapping[Key, list[str | Path]],
+    main: str,
+    ref: str,
+    out_png: str | Path,
+    out_csv: str | Path,
+) -> pd.DataFrame:
+    """The paper's Figure 1, "asymmetric semantic anchoring": per image, the cosine between the *frozen* `ref`
+    embedding and the *fine-tuned* `main` one, and the reverse (frozen `main` against fine-tuned `ref`), for the
+    captions and for the images, per target, over every seed.
+
+    `frozen` maps a prompt to its frozen run's embeddings; `trained` maps (prompt, target) to its runs' embeddings,
+    in seed order. Writes the figure and a table of the per-seed median and the mean over images.
+    """
+    rows = []
+    for target in [t for t in TARGETS if any(k[1] == t for k in trained)]:
+        for tuned, still in ((main, ref), (ref, main)):
+            if (tuned, target) not in trained or still not in frozen:
+                continue
+            base = _load(frozen[still])
+            for s, path in enumerate(trained[(tuned, target)]):
+                run = _load(path)
+                for kind in ("text", "image"):
+                    cos = np.sum(l2_normalize(base[f"test_{kind}"]) * l2_normalize(run[f"test_{kind}"]), axis=1)
+                    label = f"{kind}: frozen {still} vs tuned {tuned}"
+                    rows += [{"target": target, "comparison": label, "seed_index": s, "cosine": float(c)} for c in cos]
+    df = pd.DataFrame(rows, columns=["target", "comparison", "seed_index", "cosine"])
+    summary = (
+        df.groupby(["target", "comparison", "seed_index"], sort=False)["cosine"]
+        .agg(median="median", mean="mean", images="count")
+        .reset_index()
+    )
+    with atomic_path(out_csv) as tmp:
+        summary.to_csv(tmp, index=False)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    if len(df):
+        sns.boxplot(data=df, x="target", y="cosine", hue="comparison", ax=ax, fliersize=1.5)
+        ax.legend(fontsize=7, loc="lower left")
+    else:
+        ax.text(0.5, 0.5, f"needs frozen and trained runs of {main!r} and {ref!r}", ha="center", transform=ax.transAxes)
+    ax.set(
+        title="Asymmetric anchoring: same image, frozen vs fine-tuned embeddings (all seeds pooled)",
+        xlabel="LoRA target of the fine-tuned run",
+        ylabel="cosine",
+    )
+    _save(fig, out_png)
+    return summary
 
 
 def training_curves(logs: list[str | Path], out: str | Path) -> None:

@@ -180,3 +180,18 @@ def test_torch_adam_probe_learns_and_repeats(tmp_path):
     assert json.loads((tmp_path / "M.json").read_text())["linear_probe_f1_image"] == 1.0
     with pytest.raises(MorphalignError, match=r"evaluate\.probe must be"):
         predictions(arrays, EvalSettings(probe="svm"))
+
+
+def test_shuffled_test_baseline_breaks_every_pair():
+    from morphalign.evaluate.metrics import shuffled_test_baseline
+
+    rng = np.random.default_rng(5)
+    image = rng.normal(size=(30, 8))
+    labels = np.arange(30) % 2
+    perfect = evaluate({**_arrays(rng, n_test=30, d=8), "test_image": image, "test_text": image, "test_label": labels})
+    assert perfect["recall_at_1"] == 1.0 and perfect["mean_cosine"] == pytest.approx(1.0)
+    base = shuffled_test_baseline(image, image, labels)
+    assert base["shuffled_test_recall_at_1"] == 0.0  # a derangement: no image keeps its own caption
+    assert base["shuffled_test_mean_cosine"] < 0.5
+    assert base == shuffled_test_baseline(image, image, labels)  # one fixed permutation
+    assert perfect["shuffled_test_recall_at_1"] == 0.0

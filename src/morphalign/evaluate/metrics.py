@@ -19,6 +19,9 @@
   `class_text` array of the embeddings file). `centroids`: the mean L2-normalised training-caption embedding of
   each class, the prompt-less baseline.
 - the geometry of the test pairs (`evaluate.geometry`).
+- `shuffled_test_{mean_cosine,recall_at_1,recall_at_5}`: the same with the test captions permuted by one fixed
+  derangement, so no image keeps its own caption: the level a metric falls to when captions carry nothing about
+  their own image.
 
 `predictions()` gives the per-image table behind these numbers (format in `morphalign.scores`); the probe F1s and the
 mean cosine are computed from it, so a bootstrap over its rows reproduces them exactly.
@@ -164,6 +167,24 @@ def predictions(arrays: dict[str, np.ndarray], settings: EvalSettings | None = N
     return pd.DataFrame(table)
 
 
+SHUFFLE_SEED = 0  # one fixed permutation, the same for every run, so runs compare on the same mismatch
+
+
+def shuffled_test_baseline(image: np.ndarray, text: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Mean cosine and retrieval with the test captions permuted (a fixed derangement): what the metrics give
+    when no image has its own caption. Pair metrics near this baseline carry no instance information."""
+    rng = np.random.default_rng(SHUFFLE_SEED)
+    n = len(labels)
+    perm = rng.permutation(n)
+    while n > 1 and np.any(perm == np.arange(n)):  # a derangement: no caption stays with its image
+        perm = rng.permutation(n)
+    shuffled = retrieval(image, text[perm], labels)
+    return {
+        "shuffled_test_mean_cosine": float(np.mean(np.diag(cosine_matrix(image, text[perm])))),
+        **{f"shuffled_test_{k}": shuffled[k] for k in ("recall_at_1", "recall_at_5")},
+    }
+
+
 def evaluate(
     arrays: dict[str, np.ndarray], settings: EvalSettings | None = None, table: pd.DataFrame | None = None
 ) -> dict[str, float]:
@@ -185,6 +206,7 @@ def evaluate(
     out["mean_cosine"] = float(metric_function("mean_cosine")(table, everything))
     out.update(retrieval(arrays["test_image"], arrays["test_text"], table["label"].to_numpy()))
     out.update(chance_levels(table["label"].to_numpy()))
+    out.update(shuffled_test_baseline(arrays["test_image"], arrays["test_text"], table["label"].to_numpy()))
     k = min(settings.mutual_knn_k, len(table) - 1)  # a test set smaller than k + 1 caps it (recorded)
     out.update(geometry(arrays["test_image"], arrays["test_text"], k))
     out["mutual_knn_k"] = float(k)

@@ -335,6 +335,30 @@ def test_classify_through_the_workflow(tmp_path, monkeypatch):
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and srv.api_key.encode() in p.read_bytes()]
 
 
+def test_shuffled_controls_join_the_sweep_and_shuffle_only_training_captions(tmp_path):
+    """config/shuffled.yaml's controls: planned like any prompt; their captions are the source's, moved."""
+    prompts = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["prompts"]
+    prompts |= yaml.safe_load((REPO / "config" / "shuffled.yaml").read_text())["prompts"]
+    path = write_config(tmp_path, {**TINY_SWEEP, "prompts": prompts})
+    plan = snakemake(tmp_path, "-n", "--configfile", str(path))
+    for prompt in ("curated_shuffled", "curated_shuffled_in_class"):
+        assert f"runs/{prompt}/full/seed1/metrics.json" in plan.stdout
+    targets = [f"results/captions/{p}.csv" for p in ("curated", "curated_shuffled", "curated_shuffled_in_class")]
+    snakemake(tmp_path, *targets, "--cores", "1", "--configfile", str(path))
+    read = {t: pd.read_csv(tmp_path / t).set_index("id") for t in targets}
+    man = pd.read_csv(tmp_path / "results" / "data" / "manifest.csv").set_index("id")
+    source, moved, in_class = (read[t] for t in targets)
+    test = man.index[man.split == "test"]
+    train = man.index[man.split != "test"]
+    assert (moved.loc[test, "caption"] == source.loc[test, "caption"]).all()
+    assert (moved.loc[train, "caption_of"] != train).all()
+    assert (man.loc[in_class.loc[train, "caption_of"], "label"].to_numpy() == man.loc[train, "label"]).all()
+    wrong = {"text": "t", "backend": "shuffled", "source": "nope", "shuffle": "all"}
+    bad = {**TINY_SWEEP, "prompts": {**prompts, "x": wrong}}
+    failed = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, bad)), check=False)
+    assert failed.returncode != 0 and "prompts.x: a shuffled control needs" in failed.stdout + failed.stderr
+
+
 def _rules_planned(output: str) -> set[str]:
     return {j.split("[")[0] for j in _listed_jobs(output)} - {"all"}
 

@@ -4,6 +4,7 @@
 rule captions:
     input:
         unpack(overrides_input),
+        unpack(shuffle_source_input),
         **DATASET,
     output:
         f"{R}/captions/{{prompt}}.csv",

@@ -157,6 +157,29 @@ def overrides_input(wildcards):
     return {"overrides": path} if path else {}
 
 
+for _name, _prompt in config[
+    "prompts"
+].items():  # a shuffled control needs a real prompt to shuffle
+    _source = _prompt.get("source")
+    if _prompt["backend"] == "shuffled" and (
+        _source not in config["prompts"]
+        or config["prompts"][_source]["backend"] == "shuffled"
+        or not _prompt.get("shuffle")
+    ):
+        raise MorphalignError(
+            f"prompts.{_name}: a shuffled control needs `shuffle` (all or within_class) and `source`, another "
+            f"unshuffled prompt of this config; got source {_source!r}"
+        )
+
+
+def shuffle_source_input(wildcards):
+    """A shuffled control's source: the captions table of the prompt it shuffles."""
+    prompt = config["prompts"][wildcards.prompt]
+    if prompt["backend"] != "shuffled":
+        return {}
+    return {"source": f"{R}/captions/{prompt['source']}.csv"}
+
+
 def captioning_settings(prompt):
     """Gemini settings for a gemini prompt; nothing for other backends, so tuning them reruns nothing else."""
     if config["prompts"][prompt]["backend"] != "gemini":

@@ -7,6 +7,8 @@ from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
     cfg = dict(snakemake.params.prompt)
+    if "source" in snakemake.input.keys():  # noqa: SIM118 - Snakemake input is a list: `in` tests paths
+        cfg["source_csv"] = snakemake.input.source
     prompt = Prompt(
         name=snakemake.wildcards.prompt,
         text=cfg.pop("text"),

@@ -59,6 +59,7 @@ BACKENDS: dict[str, str] = {
     "describer": "morphalign.captions.describer:make_backend",
     "published": "morphalign.captions.published:make_backend",
     "gemini": "morphalign.captions.gemini.backend:make_backend",
+    "shuffled": "morphalign.captions.shuffled:make_backend",
 }
 
 

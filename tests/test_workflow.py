@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from morphalign.report.aggregate import ROWS
 
 SNAKEFILE = REPO / "Snakefile"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -149,9 +150,11 @@ def test_end_to_end_sweep(tmp_path):
     assert "±" in table and "[" in table and "Text − Frozen" in table
     long = pd.read_csv(res / "tables" / "table1.csv")
     cells = long[long.kind == "cell"]
-    assert len(cells) == 2 * 4 * 10 and (cells.ci_low <= cells.ci_high).all()
+    assert len(cells) == 2 * 4 * len(ROWS) and (cells.ci_low <= cells.ci_high).all()  # zero-shot rows included
     assert long[long.kind == "difference"]["p_holm"].between(0, 1).all()
-    for name in ("cosine_distributions", "caption_alignment", "tsne_grid", "training_curves"):
+    assert "Zero-shot F1, class prompts" in table
+    figures = ("cosine_distributions", "caption_alignment", "tsne_grid", "training_curves", "figure1_anchoring")
+    for name in (*figures, "geometry"):
         png = res / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

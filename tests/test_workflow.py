@@ -197,13 +197,13 @@ def test_end_to_end_sweep(tmp_path):
     jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg2)).stdout)
     expected = {f"{rule}[run=control/text/seed{s}]" for rule in ("run_config", "embed", "evaluate") for s in (0, 1)}
     expected |= {f"finetune[run=control/text/seed{s}]" for s in (0, 1)}
-    expected |= {"aggregate[]", "figures[]", "all[]"}
+    expected |= {"aggregate[]", "figures[]", "figure1[]", "geometry[]", "all[]"}  # all read the changed runs
     assert jobs == expected
 
     # evaluation settings rerun evaluation only
     cfg3 = write_config(tmp_path, dict(TINY_SWEEP, evaluate={"knn_k": 3}))
     jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg3)).stdout)
-    assert {j.split("[")[0] for j in jobs} == {"evaluate", "aggregate", "all"}
+    assert {j.split("[")[0] for j in jobs} == {"evaluate", "aggregate", "geometry", "all"}
 
 
 def test_paper_config_dry_run(tmp_path):
@@ -408,7 +408,7 @@ def test_reruns_exactly_what_changed(tmp_path):
     # a new function in the evaluation module: evaluation and the table only
     metrics = pkg / "evaluate" / "metrics.py"
     metrics.write_text(originals[metrics] + "\n\ndef extra_metric(x):\n    return x\n")
-    assert _rules_planned(plan(base)) == {"evaluate", "aggregate"}
+    assert _rules_planned(plan(base)) == {"evaluate", "aggregate", "geometry"}  # geometry reads runs.csv
     metrics.write_text(originals[metrics])
 
     upstream = {"dataset", "tiny_model", "captions", "pixel_cache", "token_cache"}

@@ -18,6 +18,7 @@ import pandas as pd
 
 from morphalign.io import atomic_path, read_json, write_csv
 from morphalign.report.aggregate import stream
+from morphalign.report.uncertainty import _interval
 from morphalign.scores import f1
 
 METRICS = ("accuracy", "macro_f1", "binary_f1")
@@ -34,10 +35,7 @@ def _metric(name: str, labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 def bootstrap(labels: np.ndarray, predicted: np.ndarray, name: str, resamples: int, rng, confidence: float):
     idx = rng.integers(0, len(labels), size=(resamples, len(labels)))
-    values = _metric(name, labels[idx], predicted[idx])
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    return _interval(_metric(name, labels[idx], predicted[idx]), confidence)
 
 
 def classify_table(

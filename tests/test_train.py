@@ -154,3 +154,14 @@ def test_token_stats(caches):
     stats = json.loads((caches / "stats.json").read_text())
     assert stats["captions"] == 64 and 0 <= stats["truncated_share"] <= 1
     assert stats["truncated"] == round(stats["truncated_share"] * 64)
+
+
+def test_gradient_checkpointing_gives_the_same_run(tiny_model_dir, small_dataset, caches, tmp_path):
+    """Activations recomputed in backward (dropout's masks replayed) train the same adapter as activations kept."""
+    kept = _train(_run(tiny_model_dir, "full", max_epochs=2), small_dataset, caches, tmp_path / "kept")
+    redo = _train(
+        _run(tiny_model_dir, "full", max_epochs=2, gradient_checkpointing=True), small_dataset, caches, tmp_path / "re"
+    )
+    assert [e["train_loss"] for e in redo["epochs"]] == pytest.approx([e["train_loss"] for e in kept["epochs"]])
+    assert redo["saved_val_loss"] == pytest.approx(kept["saved_val_loss"], rel=1e-5)
+    assert redo["epochs"][-1]["train_loss"] != kept["epochs"][0]["train_loss"]  # it trained

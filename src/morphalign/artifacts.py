@@ -157,6 +157,18 @@ def load_caches(pixels_path: str | Path, tokens_path: str | Path, n: int) -> tup
     return pixels, ids
 
 
+def load_rows(path: str | Path, n: int, key: str | None = None) -> np.ndarray:
+    """One per-row cache array (a .npy, or `key` of a .npz), checked to cover the dataset's n rows."""
+    if key is None:
+        arr = np.load(path, allow_pickle=False)
+    else:
+        with np.load(path, allow_pickle=False) as z:
+            arr = z[key]
+    if len(arr) != n:
+        raise MorphalignError(f"{path}: the cache holds {len(arr)} rows but the dataset has {n}")
+    return arr
+
+
 # ---- embeddings ----
 
 EMBEDDING_ARRAYS = ("train_image", "train_text", "test_image", "test_text", "train_label", "test_label")

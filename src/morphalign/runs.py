@@ -163,6 +163,7 @@ class TrainSettings:
     mixed_precision: str
     restore_best: bool
     loss_reduction: str = "siglip"
+    gradient_checkpointing: bool = False
 
 
 @dataclass(frozen=True)

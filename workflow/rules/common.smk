@@ -39,7 +39,7 @@ from morphalign.config import (
 from morphalign.errors import MorphalignError
 from morphalign.model.load import check_model_source, is_hub_id
 from morphalign.provenance import code_hash
-from morphalign.runs import RUN_PATTERN, TRAINED_RUN_PATTERN, Run
+from morphalign.runs import RUN_PATTERN, TARGETS, TRAINED_RUN_PATTERN, Run
 
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 SCHEMA = WORKFLOW_DIR / "schemas" / "config.schema.yaml"
@@ -91,6 +91,7 @@ CODE = {
     "token_cache": script_code("token_cache"),
     "finetune": code_hash("morphalign.train.launch", "morphalign.train"),
     "embed": code_hash("morphalign.embed"),
+    "frozen": code_hash("morphalign.embed.frozen"),
     "evaluate": code_hash("morphalign.evaluate"),
     "aggregate": script_code("aggregate"),
     "figures": script_code("figures"),
@@ -215,6 +216,49 @@ def adapter_input(wildcards):
     if not run_of(wildcards).trained:
         return {}
     return {"adapter": f"{R}/runs/{wildcards.run}/adapter"}
+
+
+FROZEN_TOWERS = config["compute"]["frozen_towers"]
+FROZEN = {
+    "image": f"{R}/cache/frozen/image.npy",
+    "text": f"{R}/cache/frozen/text/{{prompt}}.npy",
+    "class_text": f"{R}/cache/frozen/class_text.npz",
+}
+
+
+def frozen_input(wildcards):
+    """The cached features of the towers a run leaves frozen (all three for the frozen baseline); none if off."""
+    if not FROZEN_TOWERS:
+        return {}
+    run = run_of(wildcards)
+    towers = TARGETS[run.target].towers
+    out = {}
+    if "vision" not in towers:
+        out["frozen_image"] = FROZEN["image"]
+    if "text" not in towers:
+        out["frozen_text"] = FROZEN["text"].format(prompt=run.prompt)
+        out["frozen_class_text"] = FROZEN["class_text"]
+    return out
+
+
+def frozen_args(wildcards, input):
+    """The frozen-feature inputs as `--frozen-image ...` options of the embed CLI."""
+    return " ".join(
+        f"--{k.replace('_', '-')} {input[k]}" for k in frozen_input(wildcards)
+    )
+
+
+def train_frozen_input(wildcards):
+    """The cached features of the one tower a run leaves frozen (the image tower of a `text` run); else none."""
+    towers = TARGETS[run_of(wildcards).target].towers
+    left = [t for t in ("vision", "text") if t not in towers]
+    key = (
+        {"vision": "frozen_image", "text": "frozen_text"}[left[0]]
+        if len(left) == 1
+        else None
+    )
+    frozen = frozen_input(wildcards)
+    return {"frozen": frozen[key]} if key in frozen else {}
 
 
 def train_log_input(wildcards):

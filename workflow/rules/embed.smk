@@ -1,9 +1,11 @@
-# Embeddings of one run: the base model plus the run's adapter (morphalign.embed).
+# Embeddings of one run: the base model plus the run's adapter (morphalign.embed); the towers a run leaves frozen
+# are embedded once per sweep (morphalign.embed.frozen) and read from there.
 
 
 rule embed:
     input:
         unpack(model_input),
+        unpack(frozen_input),
         unpack(adapter_input),
         **DATASET,
         run=f"{R}/runs/{{run}}/run.json",
@@ -32,12 +34,13 @@ rule embed:
         adapter=lambda wc, input: (
             f"--adapter {input.adapter}" if "adapter" in input.keys() else ""
         ),
+        frozen=frozen_args,
         gpu_guard=GPU_GUARD,
         code=CODE["embed"],
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
         " {params.model} --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"
-        " {params.adapter} --class-prompts {input.class_prompts} --out {output}"
+        " {params.adapter} --class-prompts {input.class_prompts} {params.frozen} --out {output}"
         " --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
 
 
@@ -53,3 +56,94 @@ rule class_prompts:
         code=CODE["class_prompts"],
     script:
         "../scripts/class_prompts.py"
+
+
+rule frozen_image:
+    input:
+        unpack(model_input),
+        **DATASET,
+        pixels=f"{R}/cache/pixels.npy",
+    output:
+        FROZEN["image"],
+    log:
+        f"{LOGS}/cache/frozen_image.log",
+    benchmark:
+        f"{LOGS}/benchmarks/frozen_image.tsv"
+    conda:
+        TRAIN_ENV
+    threads: config["compute"]["finetune"]["threads"]
+    resources:
+        gpu=config["compute"]["embed"]["gpu"],
+        mem_mb=config["compute"]["embed"]["mem_mb"],
+        runtime=config["compute"]["embed"]["runtime"],
+        cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
+    params:
+        dataset=dataset_dir,
+        model=model_args,
+        pixel_norm=config["preprocess"]["pixel_norm"],
+        gpu_guard=GPU_GUARD,
+        code=CODE["frozen"],
+    shell:
+        "OMP_NUM_THREADS={threads} python -m morphalign.embed.frozen image {params.model}"
+        " --dataset {params.dataset} --pixels {input.pixels} --pixel-norm {params.pixel_norm}"
+        " --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
+
+
+rule frozen_text:
+    input:
+        unpack(model_input),
+        **DATASET,
+        tokens=f"{R}/cache/tokens/{{prompt}}.npz",
+    output:
+        FROZEN["text"],
+    log:
+        f"{LOGS}/cache/frozen_text_{{prompt}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/frozen_text/{{prompt}}.tsv"
+    conda:
+        TRAIN_ENV
+    threads: config["compute"]["finetune"]["threads"]
+    resources:
+        gpu=config["compute"]["embed"]["gpu"],
+        mem_mb=config["compute"]["embed"]["mem_mb"],
+        runtime=config["compute"]["embed"]["runtime"],
+        cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
+    params:
+        dataset=dataset_dir,
+        model=model_args,
+        gpu_guard=GPU_GUARD,
+        code=CODE["frozen"],
+    shell:
+        "OMP_NUM_THREADS={threads} python -m morphalign.embed.frozen text {params.model}"
+        " --dataset {params.dataset} --tokens {input.tokens}"
+        " --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
+
+
+rule frozen_class_text:
+    input:
+        unpack(model_input),
+        class_prompts=f"{R}/cache/class_prompts.json",
+    output:
+        FROZEN["class_text"],
+    log:
+        f"{LOGS}/cache/frozen_class_text.log",
+    benchmark:
+        f"{LOGS}/benchmarks/frozen_class_text.tsv"
+    conda:
+        TRAIN_ENV
+    threads: 1
+    resources:
+        gpu=config["compute"]["embed"]["gpu"],
+        mem_mb=config["compute"]["embed"]["mem_mb"],
+        runtime=config["compute"]["embed"]["runtime"],
+        cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
+    params:
+        model=model_args,
+        max_length=config["preprocess"]["max_length"],
+        lowercase="--lowercase" if config["preprocess"]["lowercase"] else "",
+        gpu_guard=GPU_GUARD,
+        code=CODE["frozen"],
+    shell:
+        "OMP_NUM_THREADS={threads} python -m morphalign.embed.frozen class-text {params.model}"
+        " --class-prompts {input.class_prompts} --max-length {params.max_length} {params.lowercase}"
+        " --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"

@@ -21,6 +21,7 @@ rule run_config:
 rule finetune:
     input:
         unpack(model_input),
+        unpack(train_frozen_input),
         **DATASET,
         run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
@@ -46,6 +47,9 @@ rule finetune:
         dataset=dataset_dir,
         model=model_args,
         checkpoint=lambda wc, output: str(Path(output.log).parent / "checkpoint"),
+        frozen=lambda wc, input: (
+            f"--frozen {input.frozen}" if "frozen" in input.keys() else ""
+        ),
         accelerate=ACCELERATE_DIR,
         mixed_precision=config["train"]["mixed_precision"],
         gpu_guard=GPU_GUARD,
@@ -55,4 +59,4 @@ rule finetune:
         " --mixed-precision {params.mixed_precision} --gpus-requested {resources.gpu} {params.gpu_guard} --"
         " --run-config {input.run} {params.model} --dataset {params.dataset} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
-        " --checkpoint-dir {params.checkpoint} > {log} 2>&1"
+        " --checkpoint-dir {params.checkpoint} {params.frozen} > {log} 2>&1"

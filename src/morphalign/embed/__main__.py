@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from morphalign.embed.embed import embed
+from morphalign.embed.embed import FrozenFeatures, embed
 from morphalign.io import read_json
 from morphalign.model.device import check_gpus
 from morphalign.runs import RunConfig
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapter", default=None, help="LoRA adapter folder; omit for the frozen baseline")
     ap.add_argument("--out", required=True, help="output .npz")
     ap.add_argument("--class-prompts", default=None, help="class prompts JSON: also embed them for zero-shot")
+    ap.add_argument("--frozen-image", default=None, help="cached base-model image features (embed.frozen)")
+    ap.add_argument("--frozen-text", default=None, help="cached base-model text features of the run's prompt")
+    ap.add_argument("--frozen-class-text", default=None, help="cached base-model class-prompt embeddings")
     ap.add_argument("--gpus-requested", type=int, default=0, help="GPUs the job asked SLURM for (the rule's gpu)")
     ap.add_argument("--no-gpu-guard", action="store_true", help="run on the CPU even when SLURM gave GPUs")
     args = ap.parse_args(argv)
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         print(f"devices: {check_gpus(args.gpus_requested, not args.no_gpu_guard)}", file=sys.stderr)
         cfg = RunConfig.from_dict(read_json(args.run_config), args.run_config)
-        embed(
+        info = embed(
             cfg,
             args.model,
             args.dataset,
@@ -40,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             args.adapter,
             args.model_cache_dir,
             args.class_prompts,
+            FrozenFeatures.of(image=args.frozen_image, text=args.frozen_text, class_text=args.frozen_class_text),
         )
+        print(f"embedded: {info}", file=sys.stderr)
 
     return run_cli(body)
 

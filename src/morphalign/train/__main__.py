@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", required=True, help="token cache for the run's prompt (.npz)")
     ap.add_argument("--adapter-out", required=True, help="folder for the LoRA adapter")
     ap.add_argument("--log-out", required=True, help="per-epoch loss log (JSON)")
+    ap.add_argument("--frozen", default=None, help="cached features of the tower the run leaves frozen (.npy)")
     ap.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoint for resuming after a kill")
     args = ap.parse_args(argv)
 
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             adapter=args.adapter_out,
             log=args.log_out,
             checkpoint=args.checkpoint_dir,
+            frozen=args.frozen,
         )
         train(cfg, paths, args.model, args.model_cache_dir)
 

@@ -5,7 +5,8 @@ with validation, early stopping and a checkpoint, then restore and save. The sam
 many GPUs (through accelerate, see `launch`).
 
 - Inputs are the stage caches: resized uint8 images and token ids. With one tower frozen (`vision` or `text`
-  target), that tower's embeddings are computed once up front instead of at every step.
+  target), that tower's embeddings are read from the sweep's cache (`embed.frozen`), or computed once up front
+  without one, instead of at every step.
 - Early stopping on the validation loss (`patience` epochs without an improvement above `min_delta`); the best
   epoch's adapter is restored at the end when `restore_best` is set, otherwise the last epoch's is kept. The
   untrained state (epoch 0, its validation loss measured before training) competes too: a run that only got worse
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from morphalign.artifacts import load_caches, load_dataset
+from morphalign.artifacts import load_caches, load_dataset, load_rows
 from morphalign.errors import MorphalignError
 from morphalign.io import write_json
 from morphalign.model.adapter import save_adapter
@@ -39,7 +40,7 @@ from morphalign.model.lora import apply_lora, trainable_summary
 from morphalign.model.preprocess import PixelSpec
 from morphalign.runs import TARGETS, RunConfig, TrainSettings
 from morphalign.train import checkpoint
-from morphalign.train.towers import BatchLoss, Pairs, Towers, frozen_embeddings
+from morphalign.train.towers import BatchLoss, Pairs, Towers, frozen_features
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class TrainPaths:
     adapter: Path
     log: Path
     checkpoint: Path | None = None  # per-epoch state, for resuming after a kill
+    frozen: Path | None = None  # cached features of the tower the run leaves frozen (`embed.frozen`), if any
 
     @classmethod
     def of(cls, **paths: str | Path | None) -> TrainPaths:
@@ -186,9 +188,12 @@ def set_up(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | 
         raise MorphalignError(f"train.batch_size={hp.batch_size} must be divisible by the {n_proc} processes (GPUs)")
     pairs = load_pairs(cfg, paths, PixelSpec.from_processor(load_processor(model_path, cache_dir)))
     model = adapted_model(cfg, model_path, cache_dir)
+    if hp.gradient_checkpointing:  # recompute activations in backward: memory for compute; same numbers
+        model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     towers = Towers(model).to(accelerator.device)
     trained = TARGETS[cfg.run.target].towers
-    frozen = frozen_embeddings(towers, pairs, trained, accelerator.device)
+    cached = load_rows(paths.frozen, len(pairs.ids)) if paths.frozen is not None else None
+    frozen = frozen_features(towers, pairs, trained, accelerator.device, cached)
     loss = BatchLoss(pairs, trained, frozen, accelerator.device, n_proc, accelerator.process_index, hp.loss_reduction)
     # every process draws the same global batches (the same seeded shuffle) and embeds its own slice of each
     generator = torch.Generator().manual_seed(seed)
@@ -312,6 +317,11 @@ def restore_best(s: Session, early: EarlyStopping) -> None:
                 named[k].copy_(v)
 
 
+def peak_gpu_memory_mb() -> float | None:
+    """The most GPU memory torch held at once in this process (None on the CPU)."""
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
+
+
 def training_log(s: Session, progress: Progress, wall_time: float) -> dict[str, Any]:
     """The per-epoch losses and how the run went, as written to `train_log.json`."""
     run, acc, early = s.cfg.run, s.accelerator, progress.early
@@ -335,6 +345,9 @@ def training_log(s: Session, progress: Progress, wall_time: float) -> dict[str, 
         "train_rows": len(s.pairs.train_rows),
         "val_rows": len(s.pairs.val_rows),
         **s.summary,
+        "peak_gpu_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        if torch.cuda.is_available()
+        else None,
         "wall_time_s": round(wall_time, 3),
     }
 
@@ -359,6 +372,7 @@ def train(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | N
             break
         te = time.time()
         losses = train_epoch(s, epoch)
+        trained_s = time.time() - te
         vl = validate(s)
         lr = float(s.scheduler.get_last_lr()[0])
         progress.epochs.append(
@@ -367,7 +381,9 @@ def train(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | N
                 "train_loss": float(np.mean(losses)),
                 "val_loss": vl,
                 "lr": lr,
-                "seconds": round(time.time() - te, 3),
+                "steps": steps_per_epoch(len(s.loader), s.hp.grad_accum),
+                "train_seconds": round(trained_s, 3),  # the steps alone
+                "seconds": round(time.time() - te, 3),  # with validation
             }
         )
         print(f"epoch {epoch}: train {progress.epochs[-1]['train_loss']:.4f} val {vl:.4f}", file=sys.stderr)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from morphalign.model.encode import image_features, text_features
+from morphalign.errors import MorphalignError
+from morphalign.model.encode import encode_images, encode_texts, image_features, text_features
 from morphalign.model.loss import sigmoid_loss
 from morphalign.model.preprocess import PixelSpec, pixel_values
 from morphalign.runs import TOWERS
@@ -45,28 +46,27 @@ class Towers(torch.nn.Module):
         return img, txt, base.logit_scale, base.logit_bias
 
 
-def frozen_embeddings(
-    towers: Towers, pairs: Pairs, trained: tuple[str, ...], device: torch.device | str, batch: int = 64
-) -> dict[int, torch.Tensor]:
-    """Embeddings of the tower LoRA leaves untouched, for every train and validation row; empty when both train.
+def frozen_features(
+    towers: Towers, pairs: Pairs, trained: tuple[str, ...], device: torch.device | str, cached: np.ndarray | None = None
+) -> torch.Tensor | None:
+    """Embeddings of the tower LoRA leaves untouched, for every dataset row (N x d); None when both towers train.
 
-    They never change during training, so they are computed once instead of at every step.
+    They never change during training, so they are not computed at every step: they come from `cached` (the
+    sweep's cache, `embed.frozen`) or, without one, are computed here once, by the same code in the same batches,
+    so either way they are bit-identical.
     """
     frozen = [t for t in TOWERS if t not in trained]
     if len(frozen) != 1:
-        return {}
-    towers.eval()
-    rows = np.concatenate([pairs.train_rows, pairs.val_rows])
-    feats = []
-    with torch.no_grad():
-        for s in range(0, len(rows), batch):
-            r = rows[s : s + batch]
-            if frozen[0] == "text":
-                feats.append(towers(input_ids=pairs.tokens(r, device))[1])
-            else:
-                feats.append(towers(pixels=pairs.images(r, device))[0])
-    every = torch.cat(feats)
-    return {int(k): every[i] for i, k in enumerate(rows)}
+        return None
+    if cached is None:
+        base = towers.peft.base_model.model
+        if frozen[0] == "text":
+            cached = encode_texts(base, pairs.ids, device=device)
+        else:
+            cached = encode_images(base, pairs.pixels, pairs.spec, pairs.normalize, device=device)
+    elif len(cached) != len(pairs.ids):
+        raise MorphalignError(f"frozen {frozen[0]} features hold {len(cached)} rows, the dataset {len(pairs.ids)}")
+    return torch.from_numpy(np.ascontiguousarray(cached)).to(device)
 
 
 class BatchLoss:
@@ -81,7 +81,7 @@ class BatchLoss:
         self,
         pairs: Pairs,
         trained: tuple[str, ...],
-        frozen: dict[int, torch.Tensor],
+        frozen: torch.Tensor | None,
         device: torch.device | str,
         n_proc: int = 1,
         rank: int = 0,
@@ -107,10 +107,10 @@ class BatchLoss:
         px = self.pairs.images(r, self.device) if "vision" in self.trained else None
         tok = self.pairs.tokens(r, self.device) if "text" in self.trained else None
         img, txt, scale, bias = net(pixels=px, input_ids=tok)
-        if img is None:
-            img = torch.stack([self.frozen[i] for i in mine])
-        if txt is None:
-            txt = torch.stack([self.frozen[i] for i in mine])
+        if img is None or txt is None:
+            assert self.frozen is not None, "a frozen tower needs its features"
+            cached = self.frozen[torch.as_tensor(r, device=self.frozen.device)]
+            img, txt = (cached, txt) if img is None else (img, cached)
         if distributed:
             img, txt = self._gather(img.float()), self._gather(txt.float())
         return sigmoid_loss(img.float(), txt.float(), scale, bias, self.reduction)

@@ -82,18 +82,16 @@ def _base_size_shares(r: int, names: list[str], scope: str) -> dict[str, float]:
     """Trainable share (%) per target on SigLIP-2 base's architecture, built on the meta device: no download, no
     weights allocated, the same modules and parameter counts as `google/siglip2-base-patch16-224`."""
     import torch
-    from transformers import SiglipConfig, SiglipModel
+    from transformers import SiglipModel
 
-    tower = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
-    config = SiglipConfig(
-        text_config=dict(**tower, vocab_size=256000, max_position_embeddings=64),
-        vision_config=dict(**tower, image_size=224, patch_size=16),
-    )
+    from morphalign.model.sizes import BASE_PARAMETERS, base_config
+
+    config = base_config()
     shares = {}
     for target in ("vision", "text", "full"):
         with torch.device("meta"):
             model = SiglipModel(config)
-        assert sum(p.numel() for p in model.parameters()) == 375_187_970  # 375.2M, as the checkpoint
+        assert sum(p.numel() for p in model.parameters()) == BASE_PARAMETERS  # 375.2M, as the checkpoint
         wrapped = apply_lora(model, target, r=r, alpha=16, dropout=0.1, module_names=names, scope=scope)
         shares[target] = 100 * trainable_summary(wrapped)["trainable_fraction"]
     return shares

@@ -89,10 +89,24 @@ def build_tokenizer(vocab_size: int):
     return GemmaTokenizer(vocab=vocab, merges=merges, padding_side="right", model_max_length=64)
 
 
+def siglip_image_processor(size: int):
+    """SigLIP-2's image processor at `size` px: bilinear resize, pixels scaled to [-1, 1]."""
+    from transformers.models.siglip import SiglipImageProcessorPil
+
+    return SiglipImageProcessorPil(
+        size={"height": size, "width": size},
+        resample=2,  # bilinear, as SigLIP-2
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+    )
+
+
 def build_tiny(spec: TinySpec = TinySpec()):
     """Return (model, processor) for a freshly initialised tiny SigLIP."""
     from transformers import SiglipConfig, SiglipModel, SiglipProcessor, SiglipTextConfig, SiglipVisionConfig
-    from transformers.models.siglip import SiglipImageProcessorPil
 
     tokenizer = build_tokenizer(spec.vocab_size)
     common = dict(
@@ -116,15 +130,7 @@ def build_tiny(spec: TinySpec = TinySpec()):
     with torch.no_grad():  # SigLIP's initial temperature and bias (Zhai et al. 2023): t' = log 10, b = -10
         model.logit_scale.fill_(math.log(10.0))
         model.logit_bias.fill_(-10.0)
-    image_processor = SiglipImageProcessorPil(
-        size={"height": spec.image_size, "width": spec.image_size},
-        resample=2,  # bilinear, as SigLIP-2
-        do_rescale=True,
-        rescale_factor=1 / 255,
-        do_normalize=True,
-        image_mean=[0.5] * 3,
-        image_std=[0.5] * 3,
-    )
+    image_processor = siglip_image_processor(spec.image_size)
     processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
     return model, processor
 

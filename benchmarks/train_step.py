@@ -65,7 +65,7 @@ def worker(target: str, batch: int, steps: int, vocab: int, checkpointing: bool)
     model = apply_lora(build_base(vocab), target, r=8, alpha=16, dropout=0.1, module_names=ATTN, scope="encoder")
     load_s = time.perf_counter() - t0
     if checkpointing:
-        model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.base_model.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     towers = Towers(model)
     pairs = Pairs(resize_images(images, spec), ids, np.arange(n), np.arange(0), spec, True)
     frozen = frozen_features(towers, pairs, trained, "cpu")  # the sweep's cache, computed here once

@@ -10,6 +10,37 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach the Hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+
+def _scontrol_that_fails_fast_without_a_controller() -> None:
+    """Put a stand-in for `scontrol` first on PATH when SLURM's client tools are installed here.
+
+    The SLURM executor plugin is imported by every `snakemake` call, and at import it runs `scontrol show config`,
+    which waits about 9 s for a controller when none is running (this machine has the client tools, and a controller
+    only while tests/test_slurm.py runs one). The stand-in runs the real scontrol when a `slurmctld` is running and
+    otherwise fails at once, as scontrol does when it cannot reach a controller, so the workflow tests do not each
+    wait 9 s for nothing.
+    """
+    import shutil
+    import tempfile
+
+    real = shutil.which("scontrol")
+    if real is None or "morphalign-scontrol" in real:
+        return
+    folder = Path(tempfile.mkdtemp(prefix="morphalign-scontrol-"))
+    stand_in = folder / "scontrol"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        "# morphalign tests: the real scontrol if a SLURM controller runs, else fail fast (see tests/conftest.py)\n"
+        f'pgrep -x slurmctld > /dev/null 2>&1 && exec "{real}" "$@"\n'
+        'echo "scontrol: no SLURM controller is running here" >&2\n'
+        "exit 1\n"
+    )
+    stand_in.chmod(0o755)
+    os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+_scontrol_that_fails_fast_without_a_controller()
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -3,7 +3,7 @@
 
 rule pixel_cache:
     input:
-        unpack(model_input),
+        **MODEL_INPUT,
         **DATASET,
     output:
         f"{R}/cache/pixels.npy",
@@ -25,7 +25,7 @@ rule pixel_cache:
 
 rule token_cache:
     input:
-        unpack(model_input),
+        **MODEL_INPUT,
         **DATASET,
         captions=f"{R}/captions/{{prompt}}.csv",
     output:

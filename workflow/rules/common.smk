@@ -127,12 +127,6 @@ def location(value):
     return lambda wildcards, input: value
 
 
-def model_args(wildcards, input):
-    """The base model for the train and embed CLIs: where it is (its identity is in run.json)."""
-    cache = config["model"]["cache_dir"]
-    return f"--model {MODEL}" + (f" --model-cache-dir {cache}" if cache else "")
-
-
 def run_of(wildcards):
     return Run.parse(wildcards.run)
 
@@ -142,6 +136,11 @@ def model_input(wildcards=None):
     if TINY or not is_hub_id(MODEL):
         return {"model": MODEL}
     return {}
+
+
+MODEL_INPUT = (
+    model_input()
+)  # the same for every job: a dict, not a function Snakemake calls per job
 
 
 def dataset_input(wildcards):
@@ -212,12 +211,6 @@ def tokens_input(wildcards):
     return f"{R}/cache/tokens/{run_of(wildcards).prompt}.npz"
 
 
-def adapter_input(wildcards):
-    if not run_of(wildcards).trained:
-        return {}
-    return {"adapter": f"{R}/runs/{wildcards.run}/adapter"}
-
-
 FROZEN_TOWERS = config["compute"]["frozen_towers"]
 FROZEN = {
     "image": f"{R}/cache/frozen/image.npy",
@@ -225,12 +218,14 @@ FROZEN = {
     "class_text": f"{R}/cache/frozen/class_text.npz",
 }
 
+# The per-run rules (finetune, embed, evaluate) each take one input function and one function for their run-dependent
+# options: planning 8,000 runs calls them tens of thousands of times, and Snakemake inspects every call.
 
-def frozen_input(wildcards):
+
+def frozen_inputs(run):
     """The cached features of the towers a run leaves frozen (all three for the frozen baseline); none if off."""
     if not FROZEN_TOWERS:
         return {}
-    run = run_of(wildcards)
     towers = TARGETS[run.target].towers
     out = {}
     if "vision" not in towers:
@@ -241,24 +236,60 @@ def frozen_input(wildcards):
     return out
 
 
-def frozen_args(wildcards, input):
-    """The frozen-feature inputs as `--frozen-image ...` options of the embed CLI."""
-    return " ".join(
-        f"--{k.replace('_', '-')} {input[k]}" for k in frozen_input(wildcards)
-    )
-
-
-def train_frozen_input(wildcards):
-    """The cached features of the one tower a run leaves frozen (the image tower of a `text` run); else none."""
-    towers = TARGETS[run_of(wildcards).target].towers
-    left = [t for t in ("vision", "text") if t not in towers]
+def finetune_inputs(wildcards):
+    """The run's token cache and, for a one-tower target, its frozen tower's cached features (`frozen`)."""
+    run = run_of(wildcards)
+    out = {"tokens": f"{R}/cache/tokens/{run.prompt}.npz"}
+    left = [t for t in ("vision", "text") if t not in TARGETS[run.target].towers]
     key = (
         {"vision": "frozen_image", "text": "frozen_text"}[left[0]]
         if len(left) == 1
         else None
     )
-    frozen = frozen_input(wildcards)
-    return {"frozen": frozen[key]} if key in frozen else {}
+    frozen = frozen_inputs(run)
+    if key in frozen:
+        out["frozen"] = frozen[key]
+    return out
+
+
+def embed_inputs(wildcards):
+    """The run's token cache, its adapter when it trained one, and the frozen features it reads."""
+    run = run_of(wildcards)
+    out = {"tokens": f"{R}/cache/tokens/{run.prompt}.npz", **frozen_inputs(run)}
+    if run.trained:
+        out["adapter"] = f"{R}/runs/{wildcards.run}/adapter"
+    return out
+
+
+def optional_args(input, *keys):
+    """`--key path` for each optional input the job has (`frozen_image` -> `--frozen-image`)."""
+    have = set(input.keys())
+    return " ".join(f"--{k.replace('_', '-')} {input[k]}" for k in keys if k in have)
+
+
+def model_args(wildcards, input):
+    """The base model for the train and embed CLIs: where it is (its identity is in run.json)."""
+    cache = config["model"]["cache_dir"]
+    return f"--model {MODEL}" + (f" --model-cache-dir {cache}" if cache else "")
+
+
+def finetune_args(wildcards, input, output):
+    """Where the model and dataset are (not recorded: see `location`), where to checkpoint, and the frozen
+    features when the run reads them."""
+    resume_dir = Path(output.log).parent / "checkpoint"
+    return (
+        f"{model_args(wildcards, input)} --dataset {Path(input.images).parent}"
+        f" --checkpoint-dir {resume_dir} {optional_args(input, 'frozen')}"
+    )
+
+
+def embed_args(wildcards, input):
+    """Where the model and dataset are, the adapter and the frozen features the run reads."""
+    keys = ("adapter", "frozen_image", "frozen_text", "frozen_class_text")
+    return (
+        f"{model_args(wildcards, input)} --dataset {Path(input.images).parent}"
+        f" {optional_args(input, *keys)}"
+    )
 
 
 def train_log_input(wildcards):

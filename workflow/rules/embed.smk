@@ -4,13 +4,11 @@
 
 rule embed:
     input:
-        unpack(model_input),
-        unpack(frozen_input),
-        unpack(adapter_input),
+        unpack(embed_inputs),
+        **MODEL_INPUT,
         **DATASET,
         run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
-        tokens=tokens_input,
         class_prompts=f"{R}/cache/class_prompts.json",
     output:
         f"{R}/runs/{{run}}/embeddings.npz",
@@ -29,18 +27,13 @@ rule embed:
         runtime=config["compute"]["embed"]["runtime"],
         cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
     params:
-        dataset=dataset_dir,
-        model=model_args,
-        adapter=lambda wc, input: (
-            f"--adapter {input.adapter}" if "adapter" in input.keys() else ""
-        ),
-        frozen=frozen_args,
+        args=embed_args,
         gpu_guard=GPU_GUARD,
         code=CODE["embed"],
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
-        " {params.model} --dataset {params.dataset} --pixels {input.pixels} --tokens {input.tokens}"
-        " {params.adapter} --class-prompts {input.class_prompts} {params.frozen} --out {output}"
+        " --pixels {input.pixels} --tokens {input.tokens}"
+        " {params.args} --class-prompts {input.class_prompts} --out {output}"
         " --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
 
 
@@ -60,7 +53,7 @@ rule class_prompts:
 
 rule frozen_image:
     input:
-        unpack(model_input),
+        **MODEL_INPUT,
         **DATASET,
         pixels=f"{R}/cache/pixels.npy",
     output:
@@ -85,13 +78,13 @@ rule frozen_image:
         code=CODE["frozen"],
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed.frozen image {params.model}"
-        " --dataset {params.dataset} --pixels {input.pixels} --pixel-norm {params.pixel_norm}"
+        " --pixels {input.pixels} --pixel-norm {params.pixel_norm}"
         " --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
 
 
 rule frozen_text:
     input:
-        unpack(model_input),
+        **MODEL_INPUT,
         **DATASET,
         tokens=f"{R}/cache/tokens/{{prompt}}.npz",
     output:
@@ -121,7 +114,7 @@ rule frozen_text:
 
 rule frozen_class_text:
     input:
-        unpack(model_input),
+        **MODEL_INPUT,
         class_prompts=f"{R}/cache/class_prompts.json",
     output:
         FROZEN["class_text"],

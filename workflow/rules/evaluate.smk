@@ -19,9 +19,7 @@ rule evaluate:
         mem_mb=config["compute"]["evaluate"]["mem_mb"],
         runtime=config["compute"]["evaluate"]["runtime"],
     params:
-        train_log=lambda wc, input: (
-            f"--train-log {input.train_log}" if "train_log" in input.keys() else ""
-        ),
+        train_log=lambda wc, input: optional_args(input, "train_log"),
         settings=evaluate_args(),
         code=CODE["evaluate"],
     shell:

@@ -20,12 +20,11 @@ rule run_config:
 
 rule finetune:
     input:
-        unpack(model_input),
-        unpack(train_frozen_input),
+        unpack(finetune_inputs),
+        **MODEL_INPUT,
         **DATASET,
         run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
-        tokens=tokens_input,
     output:
         adapter=directory(f"{R}/runs/{{run}}/adapter"),
         log=f"{R}/runs/{{run}}/train_log.json",
@@ -44,12 +43,7 @@ rule finetune:
         runtime=config["compute"]["finetune"]["runtime"],
         cpus_per_task=config["compute"]["finetune"]["cpus_per_task"],
     params:
-        dataset=dataset_dir,
-        model=model_args,
-        checkpoint=lambda wc, output: str(Path(output.log).parent / "checkpoint"),
-        frozen=lambda wc, input: (
-            f"--frozen {input.frozen}" if "frozen" in input.keys() else ""
-        ),
+        args=finetune_args,
         accelerate=ACCELERATE_DIR,
         mixed_precision=config["train"]["mixed_precision"],
         gpu_guard=GPU_GUARD,
@@ -57,6 +51,6 @@ rule finetune:
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.train.launch --accelerate-dir {params.accelerate}"
         " --mixed-precision {params.mixed_precision} --gpus-requested {resources.gpu} {params.gpu_guard} --"
-        " --run-config {input.run} {params.model} --dataset {params.dataset} --pixels {input.pixels}"
+        " --run-config {input.run} {params.args} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
-        " --checkpoint-dir {params.checkpoint} {params.frozen} > {log} 2>&1"
+        " > {log} 2>&1"

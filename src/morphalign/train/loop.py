@@ -189,7 +189,7 @@ def set_up(cfg: RunConfig, paths: TrainPaths, model_path: str, cache_dir: str | 
     pairs = load_pairs(cfg, paths, PixelSpec.from_processor(load_processor(model_path, cache_dir)))
     model = adapted_model(cfg, model_path, cache_dir)
     if hp.gradient_checkpointing:  # recompute activations in backward: memory for compute; same numbers
-        model.base_model.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.base_model.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     towers = Towers(model).to(accelerator.device)
     trained = TARGETS[cfg.run.target].towers
     cached = load_rows(paths.frozen, len(pairs.ids)) if paths.frozen is not None else None

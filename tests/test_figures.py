@@ -68,3 +68,33 @@ def test_tsne_has_a_panel_per_modality_and_states_its_settings(tmp_path, link_pa
     assert "perplexity 5" in seen["suptitle"] and "t-SNE seed 3" in seen["suptitle"]
     assert "training seed 1" in seen["suptitle"]
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_the_controls_figure_draws_every_tuned_caption_set_against_both_frozen_ones(tmp_path):
+    from morphalign.report.figures import control_pairs
+
+    pairs = control_pairs("curated", "control", ["curated_shuffled"])
+    assert pairs == [
+        ("curated", "control"),
+        ("curated_shuffled", "control"),
+        ("curated", "curated"),
+        ("curated_shuffled", "curated"),
+    ]
+    rng = np.random.default_rng(0)
+
+    def emb(name):
+        path = tmp_path / f"{name}.npz"
+        a = {f"test_{k}": rng.normal(size=(10, 4)).astype(np.float32) for k in ("image", "text")}
+        np.savez(path, **a)
+        return path
+
+    frozen = {"curated": emb("fc"), "control": emb("fk")}
+    trained = {("curated", "text"): [emb("c0"), emb("c1")], ("curated_shuffled", "text"): [emb("s0")]}
+    summary = figures.figure1(
+        frozen, trained, "curated", "control", tmp_path / "f.png", tmp_path / "f.csv", pairs=pairs, title="controls"
+    )
+    assert (tmp_path / "f.png").stat().st_size > 0
+    comparisons = set(summary.comparison)
+    assert "text: frozen control vs tuned curated_shuffled" in comparisons
+    assert "image: frozen curated vs tuned curated" in comparisons
+    assert len(summary) == (2 + 1) * 2 * 2  # (2 curated seeds + 1 control seed) x 2 frozen sets x 2 modalities

@@ -37,3 +37,14 @@ def test_trained_beats_frozen_needs_a_gain_larger_than_the_seed_spread():
     assert trained_beats_frozen(runs([0.05, 0.06, 0.07]), "p")[1]  # +0.06, sd 0.01
     assert not trained_beats_frozen(runs([-0.05, 0.06, 0.17]), "p")[1]  # +0.06, sd 0.11
     assert not trained_beats_frozen(runs([-0.02, -0.01, -0.03]), "p")[1]  # consistently worse
+
+
+def test_shuffled_controls_are_told_apart_by_their_captions_backend(tmp_path):
+    from morphalign.report.guards import controls
+
+    (tmp_path / "captions").mkdir()
+    for name, backend in (("curated", "describer"), ("curated_shuffled", "shuffled"), ("gem", "gemini")):
+        pd.DataFrame({"id": ["a", "b"], "caption": ["x", "y"], "backend": [backend] * 2}).to_csv(
+            tmp_path / "captions" / f"{name}.csv", index=False
+        )
+    assert controls(tmp_path) == {"curated_shuffled"}

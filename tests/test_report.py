@@ -169,3 +169,29 @@ def test_binary_f1_tables_need_binary_metrics(tmp_path):
     cells = table[table.kind == "cell"]
     assert (cells[cells.metric.str.contains("f1")]["chance"] == 0.5).all()  # half the test images are class 1
     assert "probes scored by binary F1 of class 1" in text["md"]
+
+
+def test_table1d_compares_the_main_prompt_with_its_shuffled_controls(tmp_path):
+    """curated/text right on 95% of images, its shuffled control on 60%, the within-class one on 95%: only the
+    first difference is large and significant, and it is starred with Holm's correction over every difference."""
+    rng = np.random.default_rng(1)
+    n = 120
+    labels = np.arange(n) % 2
+    files = [_run(tmp_path, "curated", "frozen", 0, _predictions(labels, rng.random(n) < 0.6, 0.1))]
+    for prompt, rate in (("curated", 0.95), ("curated_shuffled", 0.6), ("curated_shuffled_in_class", 0.95)):
+        for seed in range(2):
+            files.append(_run(tmp_path, prompt, "text", seed, _predictions(labels, rng.random(n) < rate, 0.2)))
+    metrics, predictions = [m for m, _ in files], [p for _, p in files]
+    out = {k: tmp_path / "out" / f"t.{k}" for k in ("runs", "csv", "md", "tex")}
+    controls = ["curated_shuffled", "curated_shuffled_in_class", "not_run"]
+    table = aggregate(metrics, predictions, out, "curated", None, FAST, controls=controls)
+    d = table[(table.kind == "difference") & (table.metric == "knn_f1_image")].set_index("versus_prompt")
+    assert set(d.index) == {"curated", "curated_shuffled", "curated_shuffled_in_class"}  # vs frozen, vs controls
+    assert d.loc["curated_shuffled", "mean"] > 0.25 and d.loc["curated_shuffled", "significant"]
+    assert abs(d.loc["curated_shuffled_in_class", "mean"]) < 0.1
+    assert not d.loc["curated_shuffled_in_class", "significant"]
+    md = out["md"].read_text()
+    assert "Table 1d. Shuffled-caption controls" in md and "Text: `curated` − `curated_shuffled`" in md
+    assert "Tables 1b-1d" in md and "not_run" not in md
+    cells = table[table.kind == "cell"]
+    assert set(cells.prompt) == {"curated", "curated_shuffled", "curated_shuffled_in_class"}

@@ -51,3 +51,25 @@ def test_sweep_is_in_table_order_with_frozen_once_per_prompt():
 def test_registry_drives_the_trained_targets():
     assert tuple(n for n, t in TARGETS.items() if t.towers) == TRAINED_TARGETS
     assert TARGETS["full"].towers == ("vision", "text") and not TARGETS["frozen"].trained
+
+
+def test_a_prompt_can_take_fewer_targets_than_the_sweep():
+    runs = sweep(["curated", "curated_shuffled"], ["frozen", "text", "full"], [0, 1], {"curated_shuffled": ["text"]})
+    assert [r.id for r in runs if r.prompt == "curated_shuffled"] == [
+        "curated_shuffled/text/seed0",
+        "curated_shuffled/text/seed1",
+    ]
+    assert len([r for r in runs if r.prompt == "curated"]) == 1 + 2 * 2
+
+
+def test_a_prompt_target_outside_the_sweep_is_refused():
+    from conftest import SCHEMA
+    from morphalign.config import sweep_runs, validate_config
+
+    def cfg(targets):
+        prompt = {"text": "t", "backend": "describer", "style": "curated", "targets": targets}
+        return validate_config({"targets": ["frozen", "text"], "prompts": {"curated": prompt}}, SCHEMA)
+
+    assert [r.id for r in sweep_runs(cfg(["text"]))] == [f"curated/text/seed{s}" for s in range(3)]
+    with pytest.raises(MorphalignError, match=r"prompts\.curated\.targets: 'full' is not one of the sweep's"):
+        cfg(["full"])

@@ -339,8 +339,14 @@ def test_classify_through_the_workflow(tmp_path, monkeypatch):
 
 
 def test_shuffled_controls_join_the_sweep_and_shuffle_only_training_captions(tmp_path):
-    """config/shuffled.yaml's controls: planned like any prompt; their captions are the source's, moved."""
+    """The default's controls train the text target only; config/shuffled.yaml's train every target. Their
+    captions are the source's, moved; Table 1d and the controls' Figure 1 are planned with them."""
     prompts = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["prompts"]
+    default = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, {**TINY_SWEEP, "prompts": prompts})))
+    for prompt in ("curated_shuffled", "curated_shuffled_in_class"):
+        assert f"runs/{prompt}/text/seed1/metrics.json" in default.stdout
+        assert f"runs/{prompt}/full/" not in default.stdout and f"runs/{prompt}/frozen/" not in default.stdout
+    assert "figures/figure1_controls.png" in default.stdout
     prompts |= yaml.safe_load((REPO / "config" / "shuffled.yaml").read_text())["prompts"]
     path = write_config(tmp_path, {**TINY_SWEEP, "prompts": prompts})
     plan = snakemake(tmp_path, "-n", "--configfile", str(path))

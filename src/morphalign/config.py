@@ -145,6 +145,12 @@ def _check_semantics(cfg: dict[str, Any], disabled: list[str] | tuple[str, ...] 
         if name not in TARGETS:
             raise MorphalignError(f"invalid config: targets.{i}: {name!r} is not one of {list(TARGETS)}")
     for name, p in cfg["prompts"].items():
+        extra = [t for t in p.get("targets") or [] if t not in cfg["targets"]]
+        if extra:
+            raise MorphalignError(
+                f"invalid config: prompts.{name}.targets: {extra[0]!r} is not one of the sweep's targets "
+                f"{cfg['targets']}"
+            )
         if p["backend"] == "describer" and "style" not in p and name not in ("control", "curated"):
             raise MorphalignError(
                 f"invalid config: prompts.{name}.style is required for the describer backend "
@@ -264,7 +270,8 @@ def model_path(cfg: dict[str, Any], tiny_code: str = "") -> str:
 
 def sweep_runs(cfg: dict[str, Any]) -> list[Run]:
     """Every run of the configured sweep, in table order."""
-    return sweep(cfg["prompts"], cfg["targets"], seeds(cfg))
+    own = {name: p["targets"] for name, p in cfg["prompts"].items() if p.get("targets")}
+    return sweep(cfg["prompts"], cfg["targets"], seeds(cfg), own)
 
 
 def dataset_settings(cfg: dict[str, Any]) -> dict[str, Any]:

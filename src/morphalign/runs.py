@@ -109,12 +109,21 @@ class Run:
         raise MorphalignError(f"run id {run_id!r} is neither '<prompt>/frozen' nor '<prompt>/<target>/seed<n>'")
 
 
-def sweep(prompts: Iterable[str], targets: Iterable[str], seeds: Iterable[int]) -> list[Run]:
-    """Every run of a sweep, in table order: per prompt, the frozen baseline once, then each target x seed."""
-    seeds, targets = list(seeds), list(targets)
+def sweep(
+    prompts: Iterable[str],
+    targets: Iterable[str],
+    seeds: Iterable[int],
+    own_targets: Mapping[str, Iterable[str]] | None = None,
+) -> list[Run]:
+    """Every run of a sweep, in table order: per prompt, the frozen baseline once, then each target x seed.
+
+    `own_targets` gives a prompt fewer targets than the sweep's (a prompt not in it takes them all).
+    """
+    seeds, targets, own = list(seeds), list(targets), dict(own_targets or {})
     runs = []
     for p in prompts:
-        for t in (name for name in TARGETS if name in targets):
+        mine = list(own.get(p) or targets)
+        for t in (name for name in TARGETS if name in targets and name in mine):
             runs += [Run(p, t)] if not TARGETS[t].trained else [Run(p, t, s) for s in seeds]
     return runs
 

@@ -172,6 +172,14 @@ for _name, _prompt in config[
         )
 
 
+# the main prompt's shuffled-caption controls, which Table 1d and the controls' Figure 1 compare it with
+CONTROLS = [
+    name
+    for name, p in config["prompts"].items()
+    if p["backend"] == "shuffled" and p.get("source") == config["report"]["main_prompt"]
+]
+
+
 def shuffle_source_input(wildcards):
     """A shuffled control's source: the captions table of the prompt it shuffles."""
     prompt = config["prompts"][wildcards.prompt]
@@ -310,12 +318,18 @@ def representative_runs():
     return out
 
 
-def anchoring_runs():
-    """Figure 1's runs: the frozen runs of the main and reference prompts, and every trained run of either."""
+def anchoring_runs(controls=()):
+    """Figure 1's runs: the frozen runs of the main and reference prompts, and every trained run of either (and of
+    the shuffled `controls`, for their version of the figure)."""
     pair = {config["report"]["main_prompt"], config["report"]["reference_prompt"]}
     frozen = [r for r in RUNS if r.prompt in pair and r.seed is None]
-    trained = [r for r in RUNS if r.prompt in pair and r.seed is not None]
+    trained = [
+        r for r in RUNS if r.prompt in pair | set(controls) and r.seed is not None
+    ]
     return frozen, trained
+
+
+ANCHORING = {"figure1": anchoring_runs(), "figure1_controls": anchoring_runs(CONTROLS)}
 
 
 DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv"}
@@ -338,6 +352,7 @@ FINAL_OUTPUTS = (
         f"{R}/figures/geometry.png",
         f"{R}/figures/figure1_anchoring.png",
     ]
+    + ([f"{R}/figures/figure1_controls.png"] if CONTROLS else [])
     + ([f"{R}/tables/classify.csv", f"{R}/tables/classify.md"] if CLASSIFY else [])
     + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])
 )

@@ -78,7 +78,7 @@ rule frozen_image:
         code=CODE["frozen"],
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.embed.frozen image {params.model}"
-        " --pixels {input.pixels} --pixel-norm {params.pixel_norm}"
+        " --dataset {params.dataset} --pixels {input.pixels} --pixel-norm {params.pixel_norm}"
         " --out {output} --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
 
 

@@ -20,6 +20,7 @@ rule aggregate:
         uncertainty=config["report"]["uncertainty"],
         f1_average=config["evaluate"]["f1_average"],
         positive_class=config["evaluate"]["positive_class"],
+        controls=CONTROLS,
         code=CODE["aggregate"],
     script:
         "../scripts/aggregate.py"
@@ -160,8 +161,8 @@ rule geometry:
 
 rule figure1:
     input:
-        frozen=[f"{R}/runs/{run.id}/embeddings.npz" for run in anchoring_runs()[0]],
-        trained=[f"{R}/runs/{run.id}/embeddings.npz" for run in anchoring_runs()[1]],
+        frozen=[f"{R}/runs/{run.id}/embeddings.npz" for run in ANCHORING["figure1"][0]],
+        trained=[f"{R}/runs/{run.id}/embeddings.npz" for run in ANCHORING["figure1"][1]],
     output:
         figure=f"{R}/figures/figure1_anchoring.png",
         table=f"{R}/tables/figure1_anchoring.csv",
@@ -170,10 +171,41 @@ rule figure1:
     conda:
         "../../envs/analysis.yaml"
     params:
-        frozen_prompts=[run.prompt for run in anchoring_runs()[0]],
-        trained_keys=[[run.prompt, run.target] for run in anchoring_runs()[1]],
+        frozen_prompts=[run.prompt for run in ANCHORING["figure1"][0]],
+        trained_keys=[[run.prompt, run.target] for run in ANCHORING["figure1"][1]],
         main=config["report"]["main_prompt"],
         ref=config["report"]["reference_prompt"],
+        controls=[],
+        code=CODE["figure1"],
+    script:
+        "../scripts/figure1.py"
+
+
+rule figure1_controls:
+    input:
+        frozen=[
+            f"{R}/runs/{run.id}/embeddings.npz"
+            for run in ANCHORING["figure1_controls"][0]
+        ],
+        trained=[
+            f"{R}/runs/{run.id}/embeddings.npz"
+            for run in ANCHORING["figure1_controls"][1]
+        ],
+    output:
+        figure=f"{R}/figures/figure1_controls.png",
+        table=f"{R}/tables/figure1_controls.csv",
+    log:
+        f"{LOGS}/report/figure1_controls.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        frozen_prompts=[run.prompt for run in ANCHORING["figure1_controls"][0]],
+        trained_keys=[
+            [run.prompt, run.target] for run in ANCHORING["figure1_controls"][1]
+        ],
+        main=config["report"]["main_prompt"],
+        ref=config["report"]["reference_prompt"],
+        controls=CONTROLS,
         code=CODE["figure1"],
     script:
         "../scripts/figure1.py"

@@ -14,4 +14,5 @@ with logged(snakemake.log[0]):
         Uncertainty(**params.uncertainty),
         params.f1_average,
         params.positive_class,
+        params.controls,
     )

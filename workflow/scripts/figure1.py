@@ -1,4 +1,5 @@
-"""The paper's Figure 1: frozen against fine-tuned embeddings of the same image, both ways, over seeds."""
+"""The paper's Figure 1 (frozen against fine-tuned embeddings of the same image, both ways, over seeds), or its
+version for the shuffled-caption controls."""
 
 from morphalign.report import figures
 from morphalign.scripting import logged
@@ -9,4 +10,11 @@ with logged(snakemake.log[0]):
     trained: dict = {}
     for key, path in zip(p.trained_keys, i.trained, strict=True):
         trained.setdefault(tuple(key), []).append(path)
-    print(figures.figure1(frozen, trained, p.main, p.ref, snakemake.output.figure, snakemake.output.table))
+    extra = {}
+    if p.controls:  # the shuffled controls' version
+        extra = {
+            "pairs": figures.control_pairs(p.main, p.ref, list(p.controls)),
+            "title": "Shuffled-caption controls: same image, frozen vs fine-tuned embeddings (all seeds pooled)",
+        }
+    out = snakemake.output
+    print(figures.figure1(frozen, trained, p.main, p.ref, out.figure, out.table, **extra))

@@ -3,11 +3,13 @@
 - `runs.csv`: one row per (prompt, target, seed, metric) with the value.
 - `table1.csv` (long format): one row per `cell` (a prompt and target: mean and std over seeds, the number of seeds
   and test images, the bootstrap interval, the row's chance level, whether it is bold) and per `difference` (the main
-  prompt minus the reference prompt for each target, and each trained target minus frozen for the main prompt: the
+  prompt minus the reference prompt for each target, each trained target minus frozen for the main prompt, and the
+  main prompt minus each of its shuffled-caption controls for each target both ran: the
   difference of means, its paired bootstrap interval, the permutation p-value, its Holm adjustment over every
   difference in the table, whether that is below alpha, and for probes with one run per arm the exact McNemar p).
 - `table1.md` / `table1.tex`: rows are metrics. Table 1 has the main prompt's cells, one column per target plus the
-  row's chance level; Table 1b the main minus reference differences; Table 1c each target minus frozen. A `*` marks
+  row's chance level; Table 1b the main minus reference differences; Table 1c each target minus frozen; Table 1d
+  the main prompt minus each shuffled control (what survives when captions no longer describe their image). A `*` marks
   a difference significant after Holm's correction; bold marks a cell that is significantly the best of its row
   (its permutation tests against every other cell of the row, Holm-adjusted within the row, all below alpha).
 
@@ -141,8 +143,12 @@ def table1(
     u: Uncertainty,
     f1_average: str = "macro",
     positive: int = 1,
+    controls: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """The long-format Table 1 v2 (see the module docstring); probes scored with `f1_average` F1."""
+    """The long-format Table 1 v2 (see the module docstring); probes scored with `f1_average` F1.
+
+    `controls` are prompts whose captions are the main prompt's, shuffled over the training images.
+    """
     if main not in {p for p, _ in arms}:
         raise MorphalignError(
             f"report.main_prompt: no runs for prompt {main!r}; prompts run: {sorted({p for p, _ in arms})}"
@@ -173,6 +179,7 @@ def table1(
         comparisons = [((main, t), (ref, t)) for t in _targets(arms, main) if ref and (ref, t) in arms]
         if (main, FROZEN) in arms:
             comparisons += [((main, t), (main, FROZEN)) for t in _targets(arms, main) if t != FROZEN]
+        comparisons += [((main, t), (c, t)) for c in controls for t in _targets(arms, c) if (main, t) in arms]
         for a, b in comparisons:
             rows.append(base | _difference(arms[a], arms[b], key, metric, u) | {"kind": "difference"})
         _mark_best(rows, arms, main, key, metric, u)
@@ -269,9 +276,14 @@ def _grid(title: str, heads: list[str], body: list[tuple[str, list[str]]], latex
 
 
 def render(
-    table: pd.DataFrame, main: str, ref: str | None, u: Uncertainty, scoring: str = "macro F1"
+    table: pd.DataFrame,
+    main: str,
+    ref: str | None,
+    u: Uncertainty,
+    scoring: str = "macro F1",
+    controls: tuple[str, ...] = (),
 ) -> tuple[str, str]:
-    """Table 1 v2 as (markdown, latex): values, main minus reference, target minus frozen."""
+    """Table 1 v2 as (markdown, latex): values, main minus reference, target minus frozen, main minus controls."""
     cells = table[(table.kind == "cell") & (table.prompt == main)]
     diffs = table[table.kind == "difference"]
     targets = [t for t in TARGETS if t in set(cells.target)]
@@ -311,7 +323,7 @@ def render(
         )
         out[latex].append(_grid(title, heads, body, latex))
         star = (
-            f"`*`: p < {u.alpha:g} after Holm's correction over all {m} differences in Tables 1b and 1c (paired "
+            f"`*`: p < {u.alpha:g} after Holm's correction over all {m} differences in Tables 1b-1d (paired "
             f"permutation test over test images, {u.permutations} permutations)."
         )
         if ref is not None and (diffs.versus_prompt == ref).any():
@@ -332,6 +344,21 @@ def render(
             ]
             title = f"Table 1c. Prompt `{main}`: each target minus frozen, with its paired {pct} interval. {star}"
             out[latex].append(_grid(title, [f"{TARGETS[t].label} − Frozen" for t in trained], body, latex))
+        vs_control = diffs[diffs.versus_prompt.isin(controls) & (diffs.prompt == main)]
+        if len(vs_control):
+            pairs = list(dict.fromkeys(zip(vs_control.versus_prompt, vs_control.target, strict=True)))
+            body = [
+                (label, [_diff_text(find(vs_control, key, versus_prompt=c, target=t), latex) for c, t in pairs])
+                for key, label in ROWS
+                if find(vs_control, key) is not None
+            ]
+            heads = [f"{TARGETS[t].label}: `{main}` − `{c}`" for c, t in pairs]
+            title = (
+                f"Table 1d. Shuffled-caption controls: `{main}` minus the same captions shuffled over the training "
+                f"images, per target, with its paired {pct} interval (test captions are true in both). A gain that "
+                f"comes from what each caption says about its own image is positive here. {star}"
+            )
+            out[latex].append(_grid(title, heads, body, latex))
     md = "\n".join(out[False])
     tex = "\n".join(part.replace("`", "").replace("−", "--").replace("±", r"$\pm$") for part in out[True])
     return md, tex
@@ -351,17 +378,22 @@ def aggregate(
     uncertainty: Uncertainty | None = None,
     f1_average: str = "macro",
     positive: int = 1,
+    controls: tuple[str, ...] | list[str] = (),
 ) -> pd.DataFrame:
-    """Write `runs.csv`, `table1.csv`, `table1.md` and `table1.tex` (keys `runs`, `csv`, `md`, `tex` of `out`)."""
+    """Write `runs.csv`, `table1.csv`, `table1.md` and `table1.tex` (keys `runs`, `csv`, `md`, `tex` of `out`).
+
+    `controls`: the main prompt's shuffled-caption controls, compared with it in Table 1d.
+    """
     u = uncertainty or Uncertainty()
     long = collect(metric_files)
     if long.empty:
         raise MorphalignError("no metrics to aggregate")
     arms = load_arms(metric_files, prediction_files)
-    table = table1(long, arms, main, ref, u, f1_average, positive)
+    controls = tuple(c for c in controls if any(p == c for p, _ in arms))
+    table = table1(long, arms, main, ref, u, f1_average, positive, controls)
     ref = ref if (table.versus_prompt == ref).any() else None
     scoring = "macro F1" if f1_average == "macro" else f"binary F1 of class {positive}"
-    md, tex = render(table, main, ref, u, scoring)
+    md, tex = render(table, main, ref, u, scoring, controls)
     write_csv(out["runs"], long)
     write_csv(out["csv"], table)
     for path, text in ((out["md"], md), (out["tex"], tex)):

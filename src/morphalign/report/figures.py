@@ -163,17 +163,22 @@ def figure1(
     ref: str,
     out_png: str | Path,
     out_csv: str | Path,
+    pairs: list[tuple[str, str]] | None = None,
+    title: str = "Asymmetric anchoring: same image, frozen vs fine-tuned embeddings (all seeds pooled)",
 ) -> pd.DataFrame:
     """The paper's Figure 1, "asymmetric semantic anchoring": per image, the cosine between the *frozen* `ref`
     embedding and the *fine-tuned* `main` one, and the reverse (frozen `main` against fine-tuned `ref`), for the
     captions and for the images, per target, over every seed.
 
     `frozen` maps a prompt to its frozen run's embeddings; `trained` maps (prompt, target) to its runs' embeddings,
-    in seed order. Writes the figure and a table of the per-seed median and the mean over images.
+    in seed order. `pairs` lists other (fine-tuned prompt, frozen prompt) comparisons to draw instead of the two
+    above (the shuffled controls' figure). Writes the figure and a table of the per-seed median and the mean over
+    images.
     """
+    pairs = pairs or [(main, ref), (ref, main)]
     rows = []
     for target in [t for t in TARGETS if any(k[1] == t for k in trained)]:
-        for tuned, still in ((main, ref), (ref, main)):
+        for tuned, still in pairs:
             if (tuned, target) not in trained or still not in frozen:
                 continue
             base = _load(frozen[still])
@@ -191,19 +196,23 @@ def figure1(
     )
     with atomic_path(out_csv) as tmp:
         summary.to_csv(tmp, index=False)
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    fig, ax = plt.subplots(figsize=(8 + 1.5 * max(0, len(pairs) - 2), 4.2))
     if len(df):
         sns.boxplot(data=df, x="target", y="cosine", hue="comparison", ax=ax, fliersize=1.5)
         ax.legend(fontsize=7, loc="lower left")
     else:
-        ax.text(0.5, 0.5, f"needs frozen and trained runs of {main!r} and {ref!r}", ha="center", transform=ax.transAxes)
-    ax.set(
-        title="Asymmetric anchoring: same image, frozen vs fine-tuned embeddings (all seeds pooled)",
-        xlabel="LoRA target of the fine-tuned run",
-        ylabel="cosine",
-    )
+        wanted = sorted({p for pair in pairs for p in pair})
+        ax.text(0.5, 0.5, f"needs frozen and trained runs of {wanted}", ha="center", transform=ax.transAxes)
+    ax.set(title=title, xlabel="LoRA target of the fine-tuned run", ylabel="cosine")
     _save(fig, out_png)
     return summary
+
+
+def control_pairs(main: str, ref: str, controls: list[str]) -> list[tuple[str, str]]:
+    """The shuffled controls' Figure 1: each fine-tuned caption set (`main`, then its controls) against the frozen
+    `ref` embeddings (the paper's comparison) and against the frozen `main` ones (how far training moved them)."""
+    tuned = [main, *controls]
+    return [(t, ref) for t in tuned] + [(t, main) for t in tuned]
 
 
 def training_curves(logs: list[str | Path], out: str | Path) -> None:

@@ -342,9 +342,16 @@ def test_shuffled_controls_join_the_sweep_and_shuffle_only_training_captions(tmp
     """The default's controls train the text target only; config/shuffled.yaml's train every target. Their
     captions are the source's, moved; Table 1d and the controls' Figure 1 are planned with them."""
     prompts = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["prompts"]
-    default = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, {**TINY_SWEEP, "prompts": prompts})))
+    cfg = write_config(tmp_path, {**TINY_SWEEP, "prompts": prompts})
+    default = snakemake(tmp_path, "-n", "-p", "--configfile", str(cfg))
     for prompt in ("curated_shuffled", "curated_shuffled_in_class"):
         assert f"runs/{prompt}/text/seed1/metrics.json" in default.stdout
+        # trained on its shuffled captions, scored (embedded) on the true ones
+        lines = default.stdout.splitlines()
+        train = next(line for line in lines if "train.launch" in line and f"{prompt}/text/seed1/" in line)
+        embed = next(line for line in lines if "morphalign.embed " in line and f"{prompt}/text/seed1/" in line)
+        assert f"--tokens results/cache/tokens/{prompt}.npz" in train
+        assert "--tokens results/cache/tokens/curated.npz" in embed
         assert f"runs/{prompt}/full/" not in default.stdout and f"runs/{prompt}/frozen/" not in default.stdout
     assert "figures/figure1_controls.png" in default.stdout
     prompts |= yaml.safe_load((REPO / "config" / "shuffled.yaml").read_text())["prompts"]

@@ -180,6 +180,15 @@ CONTROLS = [
 ]
 
 
+# the captions a run is embedded and evaluated on: a shuffled control is trained on its shuffled captions, but its
+# model is scored on the true ones, its source's (a probe fitted on captions of other galaxies would only measure
+# the shuffling)
+EVAL_PROMPT = {
+    name: p["source"] if p["backend"] == "shuffled" else name
+    for name, p in config["prompts"].items()
+}
+
+
 def shuffle_source_input(wildcards):
     """A shuffled control's source: the captions table of the prompt it shuffles."""
     prompt = config["prompts"][wildcards.prompt]
@@ -215,10 +224,6 @@ def dataset_dir(wildcards, input):
     return str(Path(input.images).parent)
 
 
-def tokens_input(wildcards):
-    return f"{R}/cache/tokens/{run_of(wildcards).prompt}.npz"
-
-
 FROZEN_TOWERS = config["compute"]["frozen_towers"]
 FROZEN = {
     "image": f"{R}/cache/frozen/image.npy",
@@ -239,7 +244,7 @@ def frozen_inputs(run):
     if "vision" not in towers:
         out["frozen_image"] = FROZEN["image"]
     if "text" not in towers:
-        out["frozen_text"] = FROZEN["text"].format(prompt=run.prompt)
+        out["frozen_text"] = FROZEN["text"].format(prompt=EVAL_PROMPT[run.prompt])
         out["frozen_class_text"] = FROZEN["class_text"]
     return out
 
@@ -249,21 +254,23 @@ def finetune_inputs(wildcards):
     run = run_of(wildcards)
     out = {"tokens": f"{R}/cache/tokens/{run.prompt}.npz"}
     left = [t for t in ("vision", "text") if t not in TARGETS[run.target].towers]
-    key = (
-        {"vision": "frozen_image", "text": "frozen_text"}[left[0]]
-        if len(left) == 1
-        else None
-    )
-    frozen = frozen_inputs(run)
-    if key in frozen:
-        out["frozen"] = frozen[key]
+    if FROZEN_TOWERS and left == ["vision"]:
+        out["frozen"] = FROZEN["image"]
+    elif FROZEN_TOWERS and left == [
+        "text"
+    ]:  # the captions it trains on (a control's shuffled ones)
+        out["frozen"] = FROZEN["text"].format(prompt=run.prompt)
     return out
 
 
 def embed_inputs(wildcards):
-    """The run's token cache, its adapter when it trained one, and the frozen features it reads."""
+    """The token cache of the captions the run is scored on, its adapter when it trained one, and the frozen
+    features it reads."""
     run = run_of(wildcards)
-    out = {"tokens": f"{R}/cache/tokens/{run.prompt}.npz", **frozen_inputs(run)}
+    out = {
+        "tokens": f"{R}/cache/tokens/{EVAL_PROMPT[run.prompt]}.npz",
+        **frozen_inputs(run),
+    }
     if run.trained:
         out["adapter"] = f"{R}/runs/{wildcards.run}/adapter"
     return out

@@ -98,3 +98,28 @@ def test_the_controls_figure_draws_every_tuned_caption_set_against_both_frozen_o
     assert "text: frozen control vs tuned curated_shuffled" in comparisons
     assert "image: frozen curated vs tuned curated" in comparisons
     assert len(summary) == (2 + 1) * 2 * 2  # (2 curated seeds + 1 control seed) x 2 frozen sets x 2 modalities
+
+
+def test_the_controls_figure_leaves_out_what_is_identical_by_construction(tmp_path):
+    """A text run's image embeddings are the frozen ones (cosine 1 everywhere), and a target the controls did not
+    train is not drawn."""
+    rng = np.random.default_rng(1)
+    frozen_image = rng.normal(size=(10, 4)).astype(np.float32)
+
+    def emb(name, image=None):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, test_image=frozen_image if image is None else image, test_text=rng.normal(size=(10, 4)))
+        return path
+
+    frozen = {"curated": emb("fc"), "control": emb("fk")}
+    trained = {
+        ("curated", "text"): [emb("t0")],
+        ("curated_shuffled", "text"): [emb("s0")],
+        ("curated", "full"): [emb("f0", rng.normal(size=(10, 4)))],
+    }
+    pairs = figures.control_pairs("curated", "control", ["curated_shuffled"])
+    kw = {"pairs": pairs, "only_changed": True}
+    summary = figures.figure1(frozen, trained, "curated", "control", tmp_path / "f.png", tmp_path / "f.csv", **kw)
+    assert set(summary.target) == {"text"}  # full: the control has no full run
+    assert all(c.startswith("text:") for c in summary.comparison)  # image cosines are all 1: left out
+    assert len(summary) == 4

@@ -15,6 +15,7 @@ with logged(snakemake.log[0]):
         extra = {
             "pairs": figures.control_pairs(p.main, p.ref, list(p.controls)),
             "title": "Shuffled-caption controls: same image, frozen vs fine-tuned embeddings (all seeds pooled)",
+            "only_changed": True,
         }
     out = snakemake.output
     print(figures.figure1(frozen, trained, p.main, p.ref, out.figure, out.table, **extra))

@@ -165,6 +165,7 @@ def figure1(
     out_csv: str | Path,
     pairs: list[tuple[str, str]] | None = None,
     title: str = "Asymmetric anchoring: same image, frozen vs fine-tuned embeddings (all seeds pooled)",
+    only_changed: bool = False,
 ) -> pd.DataFrame:
     """The paper's Figure 1, "asymmetric semantic anchoring": per image, the cosine between the *frozen* `ref`
     embedding and the *fine-tuned* `main` one, and the reverse (frozen `main` against fine-tuned `ref`), for the
@@ -172,12 +173,16 @@ def figure1(
 
     `frozen` maps a prompt to its frozen run's embeddings; `trained` maps (prompt, target) to its runs' embeddings,
     in seed order. `pairs` lists other (fine-tuned prompt, frozen prompt) comparisons to draw instead of the two
-    above (the shuffled controls' figure). Writes the figure and a table of the per-seed median and the mean over
-    images.
+    above (the shuffled controls' figure). `only_changed` draws only the targets every tuned prompt of `pairs` ran
+    and leaves out a modality whose cosines are all 1 (a tower the target left frozen, identical by construction).
+    Writes the figure and a table of the per-seed median and the mean over images.
     """
     pairs = pairs or [(main, ref), (ref, main)]
+    targets = [t for t in TARGETS if any(k[1] == t for k in trained)]
+    if only_changed:
+        targets = [t for t in targets if all((tuned, t) in trained for tuned, _ in pairs)]
     rows = []
-    for target in [t for t in TARGETS if any(k[1] == t for k in trained)]:
+    for target in targets:
         for tuned, still in pairs:
             if (tuned, target) not in trained or still not in frozen:
                 continue
@@ -189,6 +194,9 @@ def figure1(
                     label = f"{kind}: frozen {still} vs tuned {tuned}"
                     rows += [{"target": target, "comparison": label, "seed_index": s, "cosine": float(c)} for c in cos]
     df = pd.DataFrame(rows, columns=["target", "comparison", "seed_index", "cosine"])
+    if only_changed and len(df):
+        same = df.groupby(["target", "comparison"])["cosine"].transform(lambda c: bool(np.all(c > 1 - 1e-6)))
+        df = df[~same.astype(bool)]
     summary = (
         df.groupby(["target", "comparison", "seed_index"], sort=False)["cosine"]
         .agg(median="median", mean="mean", images="count")
@@ -199,7 +207,7 @@ def figure1(
     fig, ax = plt.subplots(figsize=(8 + 1.5 * max(0, len(pairs) - 2), 4.2))
     if len(df):
         sns.boxplot(data=df, x="target", y="cosine", hue="comparison", ax=ax, fliersize=1.5)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         wanted = sorted({p for pair in pairs for p in pair})
         ax.text(0.5, 0.5, f"needs frozen and trained runs of {wanted}", ha="center", transform=ax.transAxes)

@@ -1,7 +1,7 @@
 """Benchmark: the tower passes a sweep makes with and without the frozen-tower cache, and the default's wall time.
 
     python benchmarks/sweep_cost.py [--prompts 2] [--targets frozen vision text full] [--seeds 3]
-    python benchmarks/sweep_cost.py --time [--cores 2]      # also run the default sweep both ways (about 30 min)
+    python benchmarks/sweep_cost.py --time [--cores 2] [--resources resources]   # also run the default both ways
 
 Counting reads the plan itself: the shell commands of `snakemake -n -p` for a config of P prompts x T targets x S
 seeds, once with `compute.frozen_towers: false` (every run runs its towers) and once with true. A tower pass is one
@@ -12,7 +12,8 @@ tower over every row of the dataset outside the training steps:
 - an embedding job: one pass per tower it runs, i.e. each tower it is not handed `--frozen-image/--frozen-text` for.
 
 `--time` runs the embedded default to the end both ways in two folders that share one pretrained model (built
-first, untimed), prints each wall time, and checks that every run's metrics are identical.
+first and untimed, or reused from `--resources`), prints each wall time, and checks that every run's metrics are
+identical (about 20 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -88,11 +89,11 @@ def measured(path: Path) -> dict:
     return {k: v for k, v in json.loads(path.read_text()).items() if not k.endswith("_s")}
 
 
-def time_default(cores: int) -> None:
+def time_default(cores: int, resources: str | None = None) -> None:
     """The default sweep end to end, both ways, from one pretrained model; the metrics must match."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        shared = {"resources": str(root / "resources")}
+        shared = {"resources": str(Path(resources).resolve() if resources else root / "resources")}
         print("building the pretrained model once (untimed) ...", flush=True)
         snakemake(root / "model", {**shared, "results": str(root / "model" / "results")}, "--cores", str(cores),
                   "pretrain")  # fmt: skip
@@ -131,6 +132,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--time", action="store_true", help="also time the default sweep both ways (about 30 min)")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--resources", default=None, help="a resources/ folder whose pretrained model to reuse (--time)")
     args = ap.parse_args()
     print(f"sweep: {args.prompts} prompts x {args.targets} x {args.seeds} seeds")
     print("| frozen_towers | cache passes | training passes | embedding passes | total |")
@@ -139,7 +141,7 @@ def main() -> None:
         p = plan(args.prompts, args.targets, args.seeds, way)
         print(f"| {str(way).lower()} | {p['cache']} | {p['training']} | {p['embedding']} | {p['total']} |", flush=True)
     if args.time:
-        time_default(args.cores)
+        time_default(args.cores, args.resources)
 
 
 if __name__ == "__main__":

@@ -111,8 +111,10 @@ def make_run(target: str, seed: int | None = 0, prompt: str = "curated", **secti
     return RunConfig.from_dict(run_config(cfg, run))
 
 
-def train_run(cfg, model_dir: Path, dataset: Path, caches: Path, out: Path, checkpoint: Path | None = None) -> dict:
-    """Fine-tune a run into `out` (adapter/, log.json) from the session caches."""
+def train_run(
+    cfg, model_dir: Path, dataset: Path, caches: Path, out: Path, checkpoint: Path | None = None, frozen=None
+) -> dict:
+    """Fine-tune a run into `out` (adapter/, log.json) from the session caches (and a frozen tower's features)."""
     from morphalign.train.loop import TrainPaths, train
 
     paths = TrainPaths.of(
@@ -122,6 +124,7 @@ def train_run(cfg, model_dir: Path, dataset: Path, caches: Path, out: Path, chec
         adapter=out / "adapter",
         log=out / "log.json",
         checkpoint=checkpoint,
+        frozen=frozen,
     )
     return train(cfg, paths, str(model_dir))
 

@@ -50,3 +50,23 @@ def test_embedding_stops_before_loading_anything(slurm_job, tmp_path, capsys):
     args = ["--run-config", "missing.json", "--model", "m", "--dataset", "d", "--pixels", "p", "--tokens", "t"]
     assert embed_main([*args, "--out", str(out), "--gpus-requested", "1"]) == 1
     assert "torch sees none" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_cpu_job_trains_in_the_launching_process(monkeypatch, tmp_path, capsys):
+    """No GPU visible and none allocated: no `accelerate launch` (two more interpreters for one CPU process); a job
+    allocated GPUs keeps accelerate, whatever torch sees."""
+    from morphalign.train.launch import in_process
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert in_process(0) and not in_process(2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert in_process(0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert not in_process(0)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    # in-process: the training CLI's own error for a missing run config, not an exec of accelerate
+    train = ["--run-config", str(tmp_path / "none.json"), "--model", "m", "--dataset", "d", "--pixels", "p"]
+    train += ["--tokens", "t", "--adapter-out", "a", "--log-out", "l"]
+    code = launch_main(["--accelerate-dir", str(tmp_path), "--", *train])
+    err = capsys.readouterr().err
+    assert code != 0 and "training in this process" in err and "none.json" in err

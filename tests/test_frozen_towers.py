@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import make_run
+from conftest import make_run, train_run
 from morphalign.embed.embed import FrozenFeatures, embed
 from morphalign.embed.frozen import frozen_class_text, frozen_image, frozen_text, main
 from morphalign.embed.zero_shot import write_class_prompts
 from morphalign.errors import MorphalignError
-from morphalign.train.loop import TrainPaths, train
 
 ZERO_SHOT = {"templates": ["a radio image of {}."], "classes": {"FRI": ["a bright core"], "FRII": ["bright lobes"]}}
 
@@ -34,15 +33,7 @@ def frozen(tiny_model_dir, small_dataset, caches, tmp_path_factory) -> dict[str,
 
 def _train(target, tiny_model_dir, small_dataset, caches, out: Path, frozen_file: Path | None):
     cfg = make_run(target, 0, train={"max_epochs": 2, "batch_size": 8, "lr": 1e-3, "patience": 5})
-    paths = TrainPaths.of(
-        dataset=small_dataset,
-        pixels=caches / "pixels.npy",
-        tokens=caches / "tok.npz",
-        adapter=out / "adapter",
-        log=out / "log.json",
-        frozen=frozen_file,
-    )
-    return cfg, train(cfg, paths, str(tiny_model_dir))
+    return cfg, train_run(cfg, tiny_model_dir, small_dataset, caches, out, frozen=frozen_file)
 
 
 def _embed(cfg, tiny_model_dir, small_dataset, caches, out: Path, frozen, adapter=None) -> dict[str, np.ndarray]:

@@ -195,3 +195,13 @@ def test_table1d_compares_the_main_prompt_with_its_shuffled_controls(tmp_path):
     assert "Tables 1b-1d" in md and "not_run" not in md
     cells = table[table.kind == "cell"]
     assert set(cells.prompt) == {"curated", "curated_shuffled", "curated_shuffled_in_class"}
+
+
+def test_two_workers_give_the_same_table(tmp_path):
+    metrics, predictions = _sweep(tmp_path, n=40, seeds=2)
+    one = aggregate(metrics, predictions, {k: tmp_path / "a" / k for k in ("runs", "csv", "md", "tex")}, "curated",
+                    "control", FAST)  # fmt: skip
+    two = aggregate(metrics, predictions, {k: tmp_path / "b" / k for k in ("runs", "csv", "md", "tex")}, "curated",
+                    "control", FAST, workers=2)  # fmt: skip
+    pd.testing.assert_frame_equal(one, two)
+    assert (tmp_path / "a" / "md").read_text() == (tmp_path / "b" / "md").read_text()

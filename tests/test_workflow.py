@@ -447,6 +447,20 @@ def test_reruns_exactly_what_changed(tmp_path):
     }
     assert not any(j.startswith(("embed[run=control/frozen", "embed[run=curated/frozen")) for j in jobs)
     assert not {j.split("[")[0] for j in jobs} & upstream
+    launch.write_text(originals[launch])
+
+    # the frozen-tower cache changes no number: switched off, every run runs its own towers, to the same metrics
+    def measured(path):
+        return {k: v for k, v in json.loads(path.read_text()).items() if not k.endswith("_s")}
+
+    before = {path: measured(path) for path in (work / "results" / "runs").rglob("metrics.json")}
+    off = {**base, "compute": {"frozen_towers": False}}
+    rerun = _rules_planned(plan(off))
+    assert {"finetune", "embed", "evaluate"} <= rerun and not rerun & upstream
+    snakemake(work, "--cores", "2", "--configfile", str(write_config(work, off)), snakefile=repo / "Snakefile", env=env)
+    assert len(before) == 4
+    for path, metrics in before.items():
+        assert measured(path) == metrics, path
 
 
 def test_jobs_run_the_checkout_they_were_started_from(tmp_path):

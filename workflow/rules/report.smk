@@ -14,6 +14,7 @@ rule aggregate:
         f"{LOGS}/report/aggregate.log",
     conda:
         "../../envs/analysis.yaml"
+    threads: 2  # the last heavy job of a sweep: its resampling uses both cores of the default
     params:
         main=config["report"]["main_prompt"],
         ref=config["report"]["reference_prompt"],

@@ -15,4 +15,5 @@ with logged(snakemake.log[0]):
         params.f1_average,
         params.positive_class,
         params.controls,
+        snakemake.threads,
     )

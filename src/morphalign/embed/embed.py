@@ -28,7 +28,7 @@ class FrozenFeatures:
     """The cached embeddings of the frozen towers (`embed.frozen`); a run takes those of the towers it left alone."""
 
     image: Path | None = None  # N x d .npy, every dataset row
-    text: Path | None = None  # N x d .npy of the run's prompt
+    text: Path | None = None  # N x d .npy of the captions the run is scored on
     class_text: Path | None = None  # .npz of class_text and class_names
 
     @classmethod

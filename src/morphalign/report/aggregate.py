@@ -19,6 +19,8 @@ The frozen baseline is one deterministic run per prompt, so its spread is over t
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,10 +146,13 @@ def table1(
     f1_average: str = "macro",
     positive: int = 1,
     controls: tuple[str, ...] = (),
+    workers: int = 1,
 ) -> pd.DataFrame:
     """The long-format Table 1 v2 (see the module docstring); probes scored with `f1_average` F1.
 
-    `controls` are prompts whose captions are the main prompt's, shuffled over the training images.
+    `controls` are prompts whose captions are the main prompt's, shuffled over the training images. Each metric's
+    cells and differences draw from their own seeded streams, so `workers` processes compute the rows in parallel
+    and give the same table as one.
     """
     if main not in {p for p, _ in arms}:
         raise MorphalignError(
@@ -155,35 +160,22 @@ def table1(
         )
     ref = ref if ref != main and any(p == ref for p, _ in arms) else None
     summary = summarise(long).set_index(["prompt", "target", "metric"])
-    labels = next(iter(arms.values())).tables[0]["label"].to_numpy()
-    rows: list[dict[str, Any]] = []
     present = set(long.metric)
-    for key, label in ROWS:
-        if key not in present:  # e.g. zero-shot with class prompts, from embeddings without class_text
-            continue
-        metric = metric_function(key, f1_average, positive)
-        base = {"metric": key, "label": label, "chance": chance(key, labels, f1_average, positive)}
-        for prompt, tgt in arms:
-            arm = arms[prompt, tgt]
-            stats = summary.loc[(prompt, tgt, key)] if (prompt, tgt, key) in summary.index else None
-            if stats is None:
-                continue
-            _check_agrees(arm, metric, key, long)
-            low, high = bootstrap_cell(arm, metric, u.resamples, stream(u.seed, key, arm.name), u.confidence)
-            rows.append(
-                base
-                | {"kind": "cell", "prompt": prompt, "target": tgt, "mean": float(stats["mean"])}
-                | {"std": float(stats["std"]), "n_seeds": len(arm.tables), "n_test": arm.n}
-                | {"ci_low": low, "ci_high": high, "bold": False}
-            )
-        comparisons = [((main, t), (ref, t)) for t in _targets(arms, main) if ref and (ref, t) in arms]
-        if (main, FROZEN) in arms:
-            comparisons += [((main, t), (main, FROZEN)) for t in _targets(arms, main) if t != FROZEN]
-        comparisons += [((main, t), (c, t)) for c in controls for t in _targets(arms, c) if (main, t) in arms]
-        for a, b in comparisons:
-            rows.append(base | _difference(arms[a], arms[b], key, metric, u) | {"kind": "difference"})
-        _mark_best(rows, arms, main, key, metric, u)
-    out = pd.DataFrame(rows)
+    rows_of = [(key, label) for key, label in ROWS if key in present]  # e.g. zero-shot needs class_text
+    for key, _ in rows_of:
+        for arm in arms.values():
+            if (*arm.name.split("/"), key) in summary.index:
+                _check_agrees(arm, metric_function(key, f1_average, positive), key, long)
+    job = functools.partial(
+        _metric_rows, arms=arms, summary=summary, main=main, ref=ref, u=u, f1_average=f1_average,
+        positive=positive, controls=controls,
+    )  # fmt: skip
+    if workers > 1 and len(rows_of) > 1:
+        with concurrent.futures.ProcessPoolExecutor(min(workers, len(rows_of))) as pool:
+            parts = list(pool.map(job, rows_of))
+    else:
+        parts = [job(row) for row in rows_of]
+    out = pd.DataFrame([r for part in parts for r in part])
     diff = out["kind"] == "difference"
     if diff.any():
         out.loc[diff, "p_holm"] = holm(out.loc[diff, "p"].to_numpy())
@@ -193,6 +185,45 @@ def table1(
         "n_test", "ci_low", "ci_high", "chance", "p", "p_holm", "significant", "p_mcnemar", "bold",
     ]  # fmt: skip
     return out.reindex(columns=columns)
+
+
+def _metric_rows(
+    row: tuple[str, str],
+    arms: dict[tuple[str, str], Arm],
+    summary: pd.DataFrame,
+    main: str,
+    ref: str | None,
+    u: Uncertainty,
+    f1_average: str,
+    positive: int,
+    controls: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """One metric's cells (every arm), differences (main vs reference, vs frozen, vs each control) and bold mark."""
+    key, label = row
+    metric = metric_function(key, f1_average, positive)
+    labels = next(iter(arms.values())).tables[0]["label"].to_numpy()
+    base = {"metric": key, "label": label, "chance": chance(key, labels, f1_average, positive)}
+    rows: list[dict[str, Any]] = []
+    for prompt, tgt in arms:
+        if (prompt, tgt, key) not in summary.index:
+            continue
+        stats = summary.loc[(prompt, tgt, key)]
+        arm = arms[prompt, tgt]
+        low, high = bootstrap_cell(arm, metric, u.resamples, stream(u.seed, key, arm.name), u.confidence)
+        rows.append(
+            base
+            | {"kind": "cell", "prompt": prompt, "target": tgt, "mean": float(stats["mean"])}
+            | {"std": float(stats["std"]), "n_seeds": len(arm.tables), "n_test": arm.n}
+            | {"ci_low": low, "ci_high": high, "bold": False}
+        )
+    comparisons = [((main, t), (ref, t)) for t in _targets(arms, main) if ref and (ref, t) in arms]
+    if (main, FROZEN) in arms:
+        comparisons += [((main, t), (main, FROZEN)) for t in _targets(arms, main) if t != FROZEN]
+    comparisons += [((main, t), (c, t)) for c in controls for t in _targets(arms, c) if (main, t) in arms]
+    for a, b in comparisons:
+        rows.append(base | _difference(arms[a], arms[b], key, metric, u) | {"kind": "difference"})
+    _mark_best(rows, arms, main, key, metric, u)
+    return rows
 
 
 def _check_agrees(arm: Arm, metric, key: str, long: pd.DataFrame) -> None:
@@ -379,10 +410,12 @@ def aggregate(
     f1_average: str = "macro",
     positive: int = 1,
     controls: tuple[str, ...] | list[str] = (),
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Write `runs.csv`, `table1.csv`, `table1.md` and `table1.tex` (keys `runs`, `csv`, `md`, `tex` of `out`).
 
-    `controls`: the main prompt's shuffled-caption controls, compared with it in Table 1d.
+    `controls`: the main prompt's shuffled-caption controls, compared with it in Table 1d. `workers`: processes
+    for the resampling (the table is the same for any number).
     """
     u = uncertainty or Uncertainty()
     long = collect(metric_files)
@@ -390,7 +423,7 @@ def aggregate(
         raise MorphalignError("no metrics to aggregate")
     arms = load_arms(metric_files, prediction_files)
     controls = tuple(c for c in controls if any(p == c for p, _ in arms))
-    table = table1(long, arms, main, ref, u, f1_average, positive, controls)
+    table = table1(long, arms, main, ref, u, f1_average, positive, controls, workers)
     ref = ref if (table.versus_prompt == ref).any() else None
     scoring = "macro F1" if f1_average == "macro" else f"binary F1 of class {positive}"
     md, tex = render(table, main, ref, u, scoring, controls)

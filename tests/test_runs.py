@@ -73,3 +73,9 @@ def test_a_prompt_target_outside_the_sweep_is_refused():
     assert [r.id for r in sweep_runs(cfg(["text"]))] == [f"curated/text/seed{s}" for s in range(3)]
     with pytest.raises(MorphalignError, match=r"prompts\.curated\.targets: 'full' is not one of the sweep's"):
         cfg(["full"])
+
+
+def test_a_prompt_can_take_its_own_seeds():
+    runs = sweep(["curated", "ctl"], ["frozen", "text"], [0, 1, 2], {"ctl": ["text"]}, {"ctl": [0, 1]})
+    assert [r.id for r in runs if r.prompt == "ctl"] == ["ctl/text/seed0", "ctl/text/seed1"]
+    assert [r.seed for r in runs if r.prompt == "curated"] == [None, 0, 1, 2]

@@ -243,7 +243,11 @@ def check_override_prompts(path: str | Path, prompts: list[str]) -> None:
 
 def seeds(cfg: dict[str, Any]) -> list[int]:
     """The seed list: a list as given, or 0..n-1 for a count."""
-    s = cfg["seeds"]
+    return seed_list(cfg["seeds"])
+
+
+def seed_list(s: int | list[int]) -> list[int]:
+    """A `seeds` setting as a list: a list as given, or 0..n-1 for a count."""
     return list(range(s)) if isinstance(s, int) else [int(x) for x in s]
 
 
@@ -271,7 +275,8 @@ def model_path(cfg: dict[str, Any], tiny_code: str = "") -> str:
 def sweep_runs(cfg: dict[str, Any]) -> list[Run]:
     """Every run of the configured sweep, in table order."""
     own = {name: p["targets"] for name, p in cfg["prompts"].items() if p.get("targets")}
-    return sweep(cfg["prompts"], cfg["targets"], seeds(cfg), own)
+    own_seeds = {name: seed_list(p["seeds"]) for name, p in cfg["prompts"].items() if p.get("seeds") is not None}
+    return sweep(cfg["prompts"], cfg["targets"], seeds(cfg), own, own_seeds)
 
 
 def dataset_settings(cfg: dict[str, Any]) -> dict[str, Any]:

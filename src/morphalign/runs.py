@@ -114,17 +114,20 @@ def sweep(
     targets: Iterable[str],
     seeds: Iterable[int],
     own_targets: Mapping[str, Iterable[str]] | None = None,
+    own_seeds: Mapping[str, Iterable[int]] | None = None,
 ) -> list[Run]:
     """Every run of a sweep, in table order: per prompt, the frozen baseline once, then each target x seed.
 
-    `own_targets` gives a prompt fewer targets than the sweep's (a prompt not in it takes them all).
+    `own_targets` gives a prompt fewer targets than the sweep's, `own_seeds` other seeds (a prompt not in them
+    takes the sweep's).
     """
     seeds, targets, own = list(seeds), list(targets), dict(own_targets or {})
+    own_s = {p: list(s) for p, s in (own_seeds or {}).items()}
     runs = []
     for p in prompts:
         mine = list(own.get(p) or targets)
         for t in (name for name in TARGETS if name in targets and name in mine):
-            runs += [Run(p, t)] if not TARGETS[t].trained else [Run(p, t, s) for s in seeds]
+            runs += [Run(p, t)] if not TARGETS[t].trained else [Run(p, t, s) for s in own_s.get(p, seeds)]
     return runs
 
 

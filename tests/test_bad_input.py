@@ -60,7 +60,8 @@ CASES = [
     (
         "main prompt typo",
         lambda c, t: c["report"].update(main_prompt="curatd"),
-        r"report.main_prompt: no prompt named 'curatd'; prompts: \['control', 'curated'\]",
+        r"report.main_prompt: no prompt named 'curatd'; prompts: \['control', 'curated', 'curated_shuffled', "
+        r"'curated_shuffled_in_class'\]",
     ),
     (
         "reference prompt typo",
@@ -333,3 +334,17 @@ def test_knn_k_above_the_pool_is_named_at_evaluation_too():
     }
     with pytest.raises(MorphalignError, match=r"evaluate.knn_k is 5 but the training pool holds 4 embeddings"):
         predictions(arrays, EvalSettings(knn_k=5))
+
+
+def test_a_control_goes_with_the_prompt_it_shuffles():
+    """Disabling the default's `curated` drops its two shuffled controls too, and names them."""
+    cfg = _default()
+    cfg["prompts"]["curated"]["enabled"] = False
+    cfg["report"].update(main_prompt="control")
+    out = validate_config(cfg, SCHEMA)
+    assert list(out["prompts"]) == ["control"]
+    cfg = _default()
+    for name in ("control", "curated"):
+        cfg["prompts"][name]["enabled"] = False
+    with pytest.raises(MorphalignError, match=r"every prompt is disabled \(\['control', 'curated', 'curated_shuffled'"):
+        validate_config(cfg, SCHEMA)

@@ -128,6 +128,11 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
             msg = f"{_path(e)}: {e.message}"
         raise MorphalignError(f"invalid config: {msg}")
     disabled = [name for name, p in cfg["prompts"].items() if not p.get("enabled", True)]
+    disabled += [  # a shuffled control goes with the prompt it shuffles
+        name
+        for name, p in cfg["prompts"].items()
+        if name not in disabled and p["backend"] == "shuffled" and p.get("source") in disabled
+    ]
     cfg["prompts"] = {  # `enabled` only selects; it never reaches a job, so toggling one prompt reruns no other
         name: {k: v for k, v in p.items() if k != "enabled"}
         for name, p in cfg["prompts"].items()
@@ -182,16 +187,19 @@ def _check_semantics(cfg: dict[str, Any], disabled: list[str] | tuple[str, ...] 
             f"k-NN probe is fitted on holds {pool} images; use at most {pool}"
         )
     prompts = sorted(cfg["prompts"])
+    # a reference is needed when another prompt than the main one has its own captions (controls are compared in
+    # Table 1d instead)
+    compared = [n for n, p in cfg["prompts"].items() if p["backend"] != "shuffled"]
     main, ref = cfg["report"]["main_prompt"], cfg["report"]["reference_prompt"]
     for key, name in (("main_prompt", main), ("reference_prompt", ref)):
-        if name in disabled and (key == "main_prompt" or len(prompts) > 1):
+        if name in disabled and (key == "main_prompt" or len(compared) > 1):
             raise MorphalignError(
                 f"invalid config: report.{key}: prompt {name!r} is disabled (enabled: false); set report.{key} to "
                 f"one of {prompts}"
             )
     if main not in cfg["prompts"]:
         raise MorphalignError(f"invalid config: report.main_prompt: no prompt named {main!r}; prompts: {prompts}")
-    if ref not in cfg["prompts"] and len(prompts) > 1:  # with one prompt there is nothing to subtract
+    if ref not in cfg["prompts"] and len(compared) > 1:  # with one prompt there is nothing to subtract
         raise MorphalignError(f"invalid config: report.reference_prompt: no prompt named {ref!r}; prompts: {prompts}")
     if cfg["captioning"].get("overrides"):
         check_override_prompts(cfg["captioning"]["overrides"], prompts)

@@ -148,13 +148,7 @@ def load_captions(path: str | Path, ids: list[str]) -> list[str]:
 
 def load_caches(pixels_path: str | Path, tokens_path: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Load the resized-image and token caches, checking they cover the dataset's n rows."""
-    pixels = np.load(pixels_path, allow_pickle=False)
-    with np.load(tokens_path, allow_pickle=False) as z:
-        ids = z["input_ids"]
-    for name, arr, path in (("pixels", pixels, pixels_path), ("tokens", ids, tokens_path)):
-        if len(arr) != n:
-            raise MorphalignError(f"{path}: {name} cache holds {len(arr)} rows but the dataset has {n}")
-    return pixels, ids
+    return load_rows(pixels_path, n), load_rows(tokens_path, n, "input_ids")
 
 
 def load_rows(path: str | Path, n: int, key: str | None = None) -> np.ndarray:

@@ -138,9 +138,8 @@ def model_input(wildcards=None):
     return {}
 
 
-MODEL_INPUT = (
-    model_input()
-)  # the same for every job: a dict, not a function Snakemake calls per job
+# the same for every job: a dict, not a function Snakemake calls per job
+MODEL_INPUT = model_input()
 
 
 def dataset_input(wildcards):
@@ -256,9 +255,8 @@ def finetune_inputs(wildcards):
     left = [t for t in ("vision", "text") if t not in TARGETS[run.target].towers]
     if FROZEN_TOWERS and left == ["vision"]:
         out["frozen"] = FROZEN["image"]
-    elif FROZEN_TOWERS and left == [
-        "text"
-    ]:  # the captions it trains on (a control's shuffled ones)
+    elif FROZEN_TOWERS and left == ["text"]:
+        # the text features of the captions it trains on (a control's shuffled ones)
         out["frozen"] = FROZEN["text"].format(prompt=run.prompt)
     return out
 

@@ -36,6 +36,7 @@ DISTRIBUTIONS = {
     "astropy": {"astropy"},
     "google": {"google-genai"},
     "httpx": {"google-genai"},
+    "markdown_it": {"markdown-it-py"},
 }
 STDLIB = set(__import__("sys").stdlib_module_names) | {"morphalign", "snakemake"}
 TRAIN_ENVS = ("train", "train-cpu")  # common.smk's TRAIN_ENV is one of these, by compute.conda_torch

@@ -7,31 +7,16 @@ its working directory; without it the default runs here, in a temporary folder (
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> Path:
-    given = os.environ.get("MORPHALIGN_DEFAULT_RUN")
-    workdir = Path(given) if given else tmp_path_factory.mktemp("default")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--configfile", str(REPO / "config" / "config.yaml"), "--workflow-profile", "none"]
-    if given:  # a finished run of this very code and config: nothing may be left to do
-        plan = subprocess.run([*cmd, "-n"], capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        assert "Nothing to be done" in plan.stdout + plan.stderr, (plan.stdout + plan.stderr)[-3000:]
-    else:
-        done = subprocess.run([*cmd, "--cores", "2"], capture_output=True, text=True)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    return workdir / "results"
+def results(default_run) -> Path:
+    return default_run / "results"
 
 
 def _check(results: Path, name_part: str):

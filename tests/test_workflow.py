@@ -198,12 +198,23 @@ def test_end_to_end_sweep(tmp_path):
     expected = {f"{rule}[run=control/text/seed{s}]" for rule in ("run_config", "embed", "evaluate") for s in (0, 1)}
     expected |= {f"finetune[run=control/text/seed{s}]" for s in (0, 1)}
     expected |= {"aggregate[]", "figures[]", "figure1[]", "geometry[]", "all[]"}  # all read the changed runs
+    # and the report's pages of what they changed (the retrieval examples show seed 0 of each prompt and target)
+    expected |= {f"table_page[table={t}]" for t in ("table1", "geometry", "figure1_anchoring")}
+    expected |= {"paper_comparison[]", "provenance_page[]", "retrieval_examples[prompt=control, target=text]"}
     assert jobs == expected
 
     # evaluation settings rerun evaluation only
     cfg3 = write_config(tmp_path, dict(TINY_SWEEP, evaluate={"knn_k": 3}))
     jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg3)).stdout)
-    assert {j.split("[")[0] for j in jobs} == {"evaluate", "aggregate", "geometry", "all"}
+    pages = {"table_page", "paper_comparison", "provenance_page"}  # the report's pages of what they changed
+    assert {j.split("[")[0] for j in jobs} == {"evaluate", "aggregate", "geometry", "all", *pages}
+
+    # the HTML report of the sweep, with the README's command
+    snakemake(tmp_path, "--report", str(tmp_path / "report.html"), "--configfile", str(cfg))
+    report = (tmp_path / "report.html").read_text()
+    for category in ("Table 1", "Data and captions", "Training", "Alignment", "Geometry", "Provenance"):
+        assert f'"{category}"' in report, category
+    assert "Retrieval examples" in report and "Beside the paper" in report
 
 
 def test_paper_config_dry_run(tmp_path):
@@ -421,7 +432,10 @@ def test_reruns_exactly_what_changed(tmp_path):
     # a new function in the evaluation module: evaluation and the table only
     metrics = pkg / "evaluate" / "metrics.py"
     metrics.write_text(originals[metrics] + "\n\ndef extra_metric(x):\n    return x\n")
-    assert _rules_planned(plan(base)) == {"evaluate", "aggregate", "geometry"}  # geometry reads runs.csv
+    # geometry reads runs.csv; the report's pages of Table 1, the geometry, the paper and provenance read the tables
+    # and the metrics files
+    pages = {"table_page", "paper_comparison", "provenance_page"}
+    assert _rules_planned(plan(base)) == {"evaluate", "aggregate", "geometry", *pages}
     metrics.write_text(originals[metrics])
 
     upstream = {"dataset", "tiny_model", "captions", "pixel_cache", "token_cache"}

@@ -105,6 +105,11 @@ CODE = {
     "geometry": script_code("geometry"),
     "class_prompts": script_code("class_prompts"),
     "figure1": script_code("figure1"),
+    "table_page": script_code("table_page"),
+    "caption_gallery": script_code("caption_gallery"),
+    "retrieval_examples": script_code("retrieval_examples"),
+    "paper_comparison": script_code("paper_comparison"),
+    "provenance_page": script_code("provenance_page"),
 }
 # where the base model is: the pretrained tiny folder (named by its settings and code), a local folder or a Hub id
 MODEL = model_path(config, CODE["pretrain"])
@@ -339,6 +344,108 @@ ANCHORING = {"figure1": anchoring_runs(), "figure1_controls": anchoring_runs(CON
 
 DATASET = {"images": f"{R}/data/images.npy", "manifest": f"{R}/data/manifest.csv"}
 
+# The HTML report (`snakemake --report`): each results table as a page, in its report category
+TABLE_PAGES = {
+    "table1": (f"{R}/tables/table1.md", "Table 1", "Table 1"),
+    "caption_stats": (
+        f"{R}/tables/caption_stats.csv",
+        "Caption statistics",
+        "Data and captions",
+    ),
+    "caption_audit": (
+        f"{R}/tables/caption_audit.csv",
+        "Caption audit",
+        "Data and captions",
+    ),
+    "calibration": (
+        f"{R}/tables/calibration.csv",
+        "What the data give away",
+        "Data and captions",
+    ),
+    "figure1_anchoring": (
+        f"{R}/tables/figure1_anchoring.csv",
+        "Figure 1 values",
+        "Alignment",
+    ),
+    "geometry": (f"{R}/tables/geometry.md", "Embedding geometry", "Geometry"),
+}
+if CONTROLS:
+    TABLE_PAGES["figure1_controls"] = (
+        f"{R}/tables/figure1_controls.csv",
+        "Figure 1 values, controls",
+        "Controls",
+    )
+if CLASSIFY:
+    TABLE_PAGES["classify"] = (
+        f"{R}/tables/classify.md",
+        "Generative and zero-shot classification",
+        "Classification",
+    )
+
+
+def retrieval_pairs():
+    """The runs the retrieval examples show: each trained (prompt, target)'s figure run, and the frozen run of the
+    captions it is scored on (None when the sweep has no frozen target)."""
+    chosen = representative_runs()
+    return {
+        key: (run, chosen.get((EVAL_PROMPT[run.prompt], "frozen")))
+        for key, run in chosen.items()
+        if run.trained
+    }
+
+
+RETRIEVAL = retrieval_pairs()
+
+
+def retrieval_inputs(wildcards):
+    """The run shown, the frozen run before it (if the sweep has one), and the captions both are scored on."""
+    run, frozen = RETRIEVAL[wildcards.prompt, wildcards.target]
+    out = {
+        "after": f"{R}/runs/{run.id}/embeddings.npz",
+        "captions": f"{R}/captions/{EVAL_PROMPT[run.prompt]}.csv",
+    }
+    if frozen is not None:
+        out["before"] = f"{R}/runs/{frozen.id}/embeddings.npz"
+    return out
+
+
+def provenance_config():
+    """The config as the provenance page shows it: what determines results, without where things are (mirrors,
+    caches) or the settings of dataset sources not used, which rerun nothing else either.
+    """
+    shown = {k: v for k, v in config.items() if k != "data_mirror"}
+    shown["model"] = {k: v for k, v in config["model"].items() if k != "cache_dir"}
+    shown["dataset"] = dataset_settings(config)
+    return shown
+
+
+# the paper's Table 1, transcribed (morphalign.report.paper.PAPER_TABLE, shipped with the package)
+PAPER_TABLE = str(
+    Path(SRC, "morphalign", "report", "reference", "lastufka2025_table1.csv")
+)
+
+
+def paper_setting():
+    """What the paper comparison checks against the paper's setting: model, dataset, prompts, F1 and training."""
+    main, ref = config["report"]["main_prompt"], config["report"]["reference_prompt"]
+    return {
+        "model": MODEL_ID,
+        "dataset": dataset_settings(config),
+        "main_name": main,
+        "main": config["prompts"][main],
+        "reference_name": ref,
+        "reference": config["prompts"].get(ref),
+        "f1_average": config["evaluate"]["f1_average"],
+        "training": {
+            "lora.r": config["lora"]["r"],
+            "lora.alpha": config["lora"]["alpha"],
+            "train.lr": config["train"]["lr"],
+        },
+    }
+
+
+SHOWN_PROMPTS = [p for p in PROMPTS if config["prompts"][p]["backend"] != "shuffled"]
+
 FINAL_OUTPUTS = (
     [
         f"{R}/tables/runs.csv",
@@ -360,6 +467,13 @@ FINAL_OUTPUTS = (
     + ([f"{R}/figures/figure1_controls.png"] if CONTROLS else [])
     + ([f"{R}/tables/classify.csv", f"{R}/tables/classify.md"] if CLASSIFY else [])
     + ([f"{R}/pretrain/report.json", f"{R}/figures/pretraining.png"] if TINY else [])
+    + [f"{R}/report/tables/{name}.html" for name in TABLE_PAGES]
+    + [f"{R}/report/retrieval/{p}/{t}.html" for p, t in RETRIEVAL]
+    + [
+        f"{R}/report/caption_gallery.html",
+        f"{R}/report/paper.html",
+        f"{R}/report/provenance.html",
+    ]
 )
 
 
@@ -367,6 +481,7 @@ wildcard_constraints:
     prompt="|".join(re.escape(p) for p in PROMPTS),
     run=RUN_PATTERN,
     name="[A-Za-z0-9_.-]+",
+    table="|".join(TABLE_PAGES),
 
 
 def evaluate_args():

@@ -35,10 +35,30 @@ rule figures:
         ],
         logs=[f"{R}/runs/{run.id}/train_log.json" for run in TRAINED_RUNS],
     output:
-        cosine=f"{R}/figures/cosine_distributions.png",
-        alignment=f"{R}/figures/caption_alignment.png",
-        tsne=f"{R}/figures/tsne_grid.png",
-        curves=f"{R}/figures/training_curves.png",
+        cosine=report(
+            f"{R}/figures/cosine_distributions.png",
+            caption="../report/cosine_distributions.rst",
+            category="Alignment",
+            labels={"result": "Cosine distributions"},
+        ),
+        alignment=report(
+            f"{R}/figures/caption_alignment.png",
+            caption="../report/caption_alignment.rst",
+            category="Alignment",
+            labels={"result": "Caption alignment"},
+        ),
+        tsne=report(
+            f"{R}/figures/tsne_grid.png",
+            caption="../report/tsne_grid.rst",
+            category="Geometry",
+            labels={"result": "t-SNE grid"},
+        ),
+        curves=report(
+            f"{R}/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+            labels={"result": "Training curves"},
+        ),
     log:
         f"{LOGS}/report/figures.log",
     conda:
@@ -62,7 +82,12 @@ rule caption_stats:
         stats=expand(f"{R}/captions/{{prompt}}.stats.json", prompt=PROMPTS),
     output:
         table=f"{R}/tables/caption_stats.csv",
-        figure=f"{R}/figures/caption_stats.png",
+        figure=report(
+            f"{R}/figures/caption_stats.png",
+            caption="../report/caption_stats.rst",
+            category="Data and captions",
+            labels={"result": "Caption statistics"},
+        ),
     log:
         f"{LOGS}/report/caption_stats.log",
     conda:
@@ -112,7 +137,12 @@ rule pretrain_report:
         model=MODEL,
     output:
         json=f"{R}/pretrain/report.json",
-        figure=f"{R}/figures/pretraining.png",
+        figure=report(
+            f"{R}/figures/pretraining.png",
+            caption="../report/pretraining.rst",
+            category="Training",
+            labels={"result": "Embedded model pretraining"},
+        ),
     log:
         f"{LOGS}/report/pretrain_report.log",
     conda:
@@ -149,7 +179,12 @@ rule geometry:
     output:
         csv=f"{R}/tables/geometry.csv",
         md=f"{R}/tables/geometry.md",
-        figure=f"{R}/figures/geometry.png",
+        figure=report(
+            f"{R}/figures/geometry.png",
+            caption="../report/geometry.rst",
+            category="Geometry",
+            labels={"result": "Embedding geometry"},
+        ),
     log:
         f"{LOGS}/report/geometry.log",
     conda:
@@ -165,7 +200,12 @@ rule figure1:
         frozen=[f"{R}/runs/{run.id}/embeddings.npz" for run in ANCHORING["figure1"][0]],
         trained=[f"{R}/runs/{run.id}/embeddings.npz" for run in ANCHORING["figure1"][1]],
     output:
-        figure=f"{R}/figures/figure1_anchoring.png",
+        figure=report(
+            f"{R}/figures/figure1_anchoring.png",
+            caption="../report/figure1_anchoring.rst",
+            category="Alignment",
+            labels={"result": "Figure 1: anchoring"},
+        ),
         table=f"{R}/tables/figure1_anchoring.csv",
     log:
         f"{LOGS}/report/figure1.log",
@@ -193,7 +233,12 @@ rule figure1_controls:
             for run in ANCHORING["figure1_controls"][1]
         ],
     output:
-        figure=f"{R}/figures/figure1_controls.png",
+        figure=report(
+            f"{R}/figures/figure1_controls.png",
+            caption="../report/figure1_controls.rst",
+            category="Controls",
+            labels={"result": "Figure 1: controls"},
+        ),
         table=f"{R}/tables/figure1_controls.csv",
     log:
         f"{LOGS}/report/figure1_controls.log",
@@ -210,3 +255,133 @@ rule figure1_controls:
         code=CODE["figure1"],
     script:
         "../scripts/figure1.py"
+
+
+# The HTML report's own pages (`snakemake --report results/report.html` gathers every output marked `report`).
+
+
+rule table_page:
+    input:
+        lambda wc: TABLE_PAGES[wc.table][0],
+    output:
+        report(
+            f"{R}/report/tables/{{table}}.html",
+            caption="../report/tables.rst",
+            category=lambda wc: TABLE_PAGES[wc.table][2],
+            labels=lambda wc: {"result": TABLE_PAGES[wc.table][1]},
+        ),
+    log:
+        f"{LOGS}/report/table_page/{{table}}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        title=lambda wc: TABLE_PAGES[wc.table][1],
+        code=CODE["table_page"],
+    script:
+        "../scripts/table_page.py"
+
+
+rule caption_gallery:
+    input:
+        **DATASET,
+        captions=expand(f"{R}/captions/{{prompt}}.csv", prompt=SHOWN_PROMPTS),
+    output:
+        report(
+            f"{R}/report/caption_gallery.html",
+            caption="../report/caption_gallery.rst",
+            category="Data and captions",
+            labels={"result": "Caption gallery"},
+        ),
+    log:
+        f"{LOGS}/report/caption_gallery.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        dataset=dataset_dir,
+        prompts=SHOWN_PROMPTS,
+        texts={p: config["prompts"][p]["text"] for p in SHOWN_PROMPTS},
+        per_class=config["report"]["gallery"]["per_class"],
+        seed=config["report"]["gallery"]["seed"],
+        code=CODE["caption_gallery"],
+    script:
+        "../scripts/caption_gallery.py"
+
+
+rule retrieval_examples:
+    input:
+        unpack(retrieval_inputs),
+        **DATASET,
+    output:
+        report(
+            f"{R}/report/retrieval/{{prompt}}/{{target}}.html",
+            caption="../report/retrieval_examples.rst",
+            category="Alignment",
+            subcategory="Retrieval examples",
+            labels=lambda wc: {
+                "prompt": wc.prompt,
+                "target": wc.target,
+                "seed": RETRIEVAL[wc.prompt, wc.target][0].seed,
+            },
+        ),
+    log:
+        f"{LOGS}/report/retrieval/{{prompt}}/{{target}}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        dataset=dataset_dir,
+        title=lambda wc: f"Retrieval examples: {wc.prompt}, {wc.target} LoRA, seed "
+        f"{RETRIEVAL[wc.prompt, wc.target][0].seed}",
+        per_class=config["report"]["retrieval_examples"]["per_class"],
+        seed=config["report"]["retrieval_examples"]["seed"],
+        k=config["report"]["retrieval_examples"]["k"],
+        code=CODE["retrieval_examples"],
+    script:
+        "../scripts/retrieval_examples.py"
+
+
+rule paper_comparison:
+    input:
+        table1=f"{R}/tables/table1.csv",
+        paper=PAPER_TABLE,
+    output:
+        report(
+            f"{R}/report/paper.html",
+            caption="../report/paper.rst",
+            category="Table 1",
+            labels={"result": "Beside the paper"},
+        ),
+    log:
+        f"{LOGS}/report/paper_comparison.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        setting=paper_setting(),
+        code=CODE["paper_comparison"],
+    script:
+        "../scripts/paper_comparison.py"
+
+
+rule provenance_page:
+    input:
+        metrics=[f"{R}/runs/{run.id}/metrics.json" for run in RUNS],
+        audits=expand(
+            f"{R}/captions/reports/{{prompt}}.audit_captions.json", prompt=PROMPTS
+        ),
+        classify=expand(f"{R}/classify/{{name}}/metrics.json", name=CLASSIFY),
+    output:
+        report(
+            f"{R}/report/provenance.html",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"result": "Provenance"},
+        ),
+    log:
+        f"{LOGS}/report/provenance_page.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        report_dirs=[f"{R}/captions/reports", f"{R}/classify"],
+        config=provenance_config(),
+        code=CODE["provenance_page"],
+    script:
+        "../scripts/provenance_page.py"

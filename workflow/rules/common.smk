@@ -357,10 +357,10 @@ TABLE_PAGES = {
         "Caption audit",
         "Data and captions",
     ),
-    "calibration": (
+    "calibration": (  # the floors the probes are read against
         f"{R}/tables/calibration.csv",
-        "What the data give away",
-        "Data and captions",
+        "Baselines without a model",
+        "Classification",
     ),
     "figure1_anchoring": (
         f"{R}/tables/figure1_anchoring.csv",

@@ -320,7 +320,9 @@ rule retrieval_examples:
             labels=lambda wc: {
                 "prompt": wc.prompt,
                 "target": wc.target,
-                "seed": RETRIEVAL[wc.prompt, wc.target][0].seed,
+                "seed": str(
+                    RETRIEVAL[wc.prompt, wc.target][0].seed
+                ),  # 0 would show blank
             },
         ),
     log:

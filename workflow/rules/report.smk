@@ -258,6 +258,15 @@ rule figure1_controls:
 
 
 # The HTML report's own pages (`snakemake --report results/report.html` gathers every output marked `report`).
+# Each takes seconds on one core: on a cluster they run on the submitting node rather than wait in the queue.
+
+
+localrules:
+    table_page,
+    caption_gallery,
+    retrieval_examples,
+    paper_comparison,
+    provenance_page,
 
 
 rule table_page:

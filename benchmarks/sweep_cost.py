@@ -55,11 +55,12 @@ def passes(commands: list[str]) -> dict[str, int]:
     """Tower passes by where they happen, read from the planned shell commands."""
     out = {"cache": 0, "training": 0, "embedding": 0}
     for line in commands:
-        argv = shlex.split(line.split(">")[0])
+        argv = shlex.split(line)  # the run's settings are inline JSON: quoted, whatever they hold
+        argv = argv[: argv.index(">")] if ">" in argv else argv
         if "morphalign.embed.frozen" in argv:
             out["cache"] += argv[argv.index("morphalign.embed.frozen") + 1] in ("image", "text")
         elif "morphalign.train.launch" in argv:
-            target = argv[argv.index("--run-config") + 1].split("/")[-3]
+            target = argv[argv.index("--adapter-out") + 1].split("/")[-3]  # runs/{prompt}/{target}/seed{n}/adapter
             out["training"] += target in ONE_TOWER and "--frozen" not in argv
         elif "morphalign.embed" in argv:
             out["embedding"] += ("--frozen-image" not in argv) + ("--frozen-text" not in argv)

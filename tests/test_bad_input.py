@@ -348,3 +348,34 @@ def test_a_control_goes_with_the_prompt_it_shuffles():
         cfg["prompts"][name]["enabled"] = False
     with pytest.raises(MorphalignError, match=r"every prompt is disabled \(\['control', 'curated', 'curated_shuffled'"):
         validate_config(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{not json", "--run-json: not valid JSON"), ("[1, 2]", "--run-json: expected a JSON object, got list")],
+)
+def test_inline_run_settings_that_are_not_a_json_object_are_named(tmp_path, text, message):
+    """The CLIs take a run's settings inline (the workflow's --run-json): bad text is one clear error, exit 1."""
+    cmd = [sys.executable, "-m", "morphalign.embed", "--run-json", text, "--model", "m", "--dataset", "d"]
+    cmd += ["--pixels", "p", "--tokens", "t", "--out", str(tmp_path / "e.npz")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 1 and f"error: {message}" in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "e.npz").exists()
+
+
+def test_inline_run_settings_equal_the_file(tmp_path):
+    """`--run-json` and `--run-config` give the CLIs the same settings."""
+    import argparse
+    import json
+
+    from morphalign.scripting import add_run_settings, run_settings
+
+    ap = argparse.ArgumentParser()
+    add_run_settings(ap)
+    data = {"run": {"prompt": "curated", "target": "text", "seed": 0}, "prompt_text": "it's a > b"}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(data))
+    assert run_settings(ap.parse_args(["--run-json", json.dumps(data)]))[0] == data
+    assert run_settings(ap.parse_args(["--run-config", str(path)]))[0] == data
+    with pytest.raises(SystemExit):  # one or the other, not both
+        ap.parse_args(["--run-json", "{}", "--run-config", str(path)])

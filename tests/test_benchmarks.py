@@ -19,11 +19,12 @@ def test_passes_read_from_planned_commands():
     plan = [
         "python -m morphalign.embed.frozen image --model m --out i.npy > log 2>&1",
         "python -m morphalign.embed.frozen class-text --model m --out c.npz > log 2>&1",
-        "python -m morphalign.train.launch -- --run-config r/runs/p/text/seed0/run.json --frozen i.npy > log",
-        "python -m morphalign.train.launch -- --run-config r/runs/p/vision/seed0/run.json > log",
-        "python -m morphalign.train.launch -- --run-config r/runs/p/full/seed0/run.json > log",
-        "python -m morphalign.embed --run-config r/runs/p/frozen/run.json --frozen-image i --frozen-text t > l",
-        "python -m morphalign.embed --run-config r/runs/p/text/seed0/run.json --frozen-image i > l",
+        'python -m morphalign.train.launch -- --run-json \'{"a":"x > y"}\' --adapter-out r/runs/p/text/seed0/adapter'
+        " --frozen i.npy > log",
+        "python -m morphalign.train.launch -- --run-json '{}' --adapter-out r/runs/p/vision/seed0/adapter > log",
+        "python -m morphalign.train.launch -- --run-json '{}' --adapter-out r/runs/p/full/seed0/adapter > log",
+        "python -m morphalign.embed --run-json '{}' --frozen-image i --frozen-text t --out r/runs/p/frozen/e.npz > l",
+        "python -m morphalign.embed --run-json '{}' --frozen-image i --out r/runs/p/text/seed0/e.npz > l",
         "python -m morphalign.evaluate --embeddings r/runs/p/text/seed0/embeddings.npz > l",
     ]
     assert sweep_cost.passes(plan) == {"cache": 1, "training": 1, "embedding": 1}

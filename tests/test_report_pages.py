@@ -295,8 +295,10 @@ def test_provenance_page_gathers_runs_versions_costs_and_config(tmp_path, monkey
     (reports / "curated.audit.json").write_text(json.dumps({"prompt": "curated", "model": "gemini-2.5-flash",
         "mode": "batch", "images": 833, "requests_sent": 833, "input_tokens": 10, "output_tokens": 5,
         "estimated_cost_usd": 0.42}))  # fmt: skip
+    runs = tmp_path / "runs.csv"
+    pd.DataFrame({"metric": ["a", "b"] * 3, "source": [str(m) for m in metrics for _ in (0, 1)]}).to_csv(runs)
     out = tmp_path / "prov.html"
-    provenance_page(metrics, [audit], [reports], {"model": {"name_or_path": "tiny"}, "seeds": 2}, out)
+    provenance_page(runs, [audit], [reports], {"model": {"name_or_path": "tiny"}, "seeds": 2}, out)
     page = out.read_text()
     assert "2 different sets of library versions" in page
     assert "2 trained runs, 1.00 hours of training in all" in page and "cuda:0" in page

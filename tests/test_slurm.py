@@ -172,7 +172,7 @@ def test_init_then_profile_by_name_runs_a_sweep(cluster, tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert (work / "results" / "tables" / "table1.md").is_file()
-    # every job but the local ones (run.json, the report's pages) went through sbatch (successful jobs' SLURM logs are
+    # every job but the local ones (the report's pages) went through sbatch (successful jobs' SLURM logs are
     # not kept here)
     jobs = job_counts(out)
     local = sum(jobs.get(rule, 0) for rule in _local_rules())

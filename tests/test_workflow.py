@@ -73,7 +73,8 @@ def test_dry_run_job_counts(tmp_path, prompts, targets, seeds):
     trained = len([t for t in targets if t != "frozen"])
     runs = len(prompts) * (trained * seeds + ("frozen" in targets))
     assert counts["finetune"] == len(prompts) * trained * seeds
-    assert counts["evaluate"] == counts["embed"] == counts["run_config"] == runs
+    assert counts["evaluate"] == counts["embed"] == runs
+    assert "run_config" not in counts  # a run's settings reach its jobs inline: no job per run writes them
     assert counts["captions"] == counts["token_cache"] == len(prompts)
     assert counts["aggregate"] == counts["figures"] == counts["dataset"] == 1
 
@@ -195,7 +196,7 @@ def test_end_to_end_sweep(tmp_path):
     changed = dict(TINY_SWEEP, train=dict(TINY_SWEEP["train"], lr_by_run={"control/text": 5e-4}))
     cfg2 = write_config(tmp_path, changed)
     jobs = _listed_jobs(snakemake(tmp_path, "-n", "--configfile", str(cfg2)).stdout)
-    expected = {f"{rule}[run=control/text/seed{s}]" for rule in ("run_config", "embed", "evaluate") for s in (0, 1)}
+    expected = {f"{rule}[run=control/text/seed{s}]" for rule in ("embed", "evaluate") for s in (0, 1)}
     expected |= {f"finetune[run=control/text/seed{s}]" for s in (0, 1)}
     expected |= {"aggregate[]", "figures[]", "figure1[]", "geometry[]", "all[]"}  # all read the changed runs
     # and the report's pages of what they changed (the retrieval examples show seed 0 of each prompt and target)

@@ -7,8 +7,8 @@ Every part of the pipeline names runs through this module:
   pattern, the table's columns and the training code all read it.
 - `Run` is one run. Its id, and the folder below `results/runs/`, is `{prompt}/frozen` for the frozen baseline (one
   per prompt, no seed) or `{prompt}/{target}/seed{seed}`. `Run.parse` is the only parser of that scheme.
-- `RunConfig` is the typed form of `run.json`, the resolved settings the workflow writes for each run: the only way
-  configuration reaches training and embedding.
+- `RunConfig` is the typed form of a run's resolved settings, which the workflow passes its jobs inline
+  (`--run-json`) and the fine-tune writes as `run.json`: the only way configuration reaches training and embedding.
 """
 
 from __future__ import annotations

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from morphalign.errors import MorphalignError
+from morphalign.io import read_json
 
 
 def code_origin() -> str:
@@ -50,3 +54,25 @@ def run_cli(body: Callable[[], object]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def add_run_settings(ap: argparse.ArgumentParser, required: bool = True) -> None:
+    """The options that give a CLI its run's settings: inline JSON (what the workflow passes), or a JSON file."""
+    group = ap.add_mutually_exclusive_group(required=required)
+    group.add_argument("--run-json", default=None, help="the run's settings as JSON (the workflow passes them inline)")
+    group.add_argument("--run-config", default=None, help="the run's settings in a JSON file")
+
+
+def run_settings(args: argparse.Namespace) -> tuple[dict[str, Any], str] | tuple[None, None]:
+    """(the run's settings, where they came from for error messages), or (None, None) when neither was given."""
+    if args.run_json is not None:
+        try:
+            data = json.loads(args.run_json)
+        except json.JSONDecodeError as exc:
+            raise MorphalignError(f"--run-json: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise MorphalignError(f"--run-json: expected a JSON object, got {type(data).__name__}")
+        return data, "--run-json"
+    if args.run_config is not None:
+        return read_json(args.run_config), args.run_config
+    return None, None

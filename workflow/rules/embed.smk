@@ -7,7 +7,6 @@ rule embed:
         unpack(embed_inputs),
         **MODEL_INPUT,
         **DATASET,
-        run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
         class_prompts=f"{R}/cache/class_prompts.json",
     output:
@@ -27,11 +26,12 @@ rule embed:
         runtime=config["compute"]["embed"]["runtime"],
         cpus_per_task=config["compute"]["embed"]["cpus_per_task"],
     params:
+        run=run_json,
         args=embed_args,
         gpu_guard=GPU_GUARD,
         code=CODE["embed"],
     shell:
-        "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-config {input.run}"
+        "OMP_NUM_THREADS={threads} python -m morphalign.embed --run-json {params.run:q}"
         " --pixels {input.pixels} --tokens {input.tokens}"
         " {params.args} --class-prompts {input.class_prompts} --out {output}"
         " --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"

@@ -5,7 +5,6 @@ rule evaluate:
     input:
         unpack(train_log_input),
         embeddings=f"{R}/runs/{{run}}/embeddings.npz",
-        run=f"{R}/runs/{{run}}/run.json",
     output:
         metrics=f"{R}/runs/{{run}}/metrics.json",
         predictions=f"{R}/runs/{{run}}/predictions.csv",
@@ -19,10 +18,11 @@ rule evaluate:
         mem_mb=config["compute"]["evaluate"]["mem_mb"],
         runtime=config["compute"]["evaluate"]["runtime"],
     params:
+        run=run_json,
         train_log=lambda wc, input: optional_args(input, "train_log"),
         settings=evaluate_args(),
         code=CODE["evaluate"],
     shell:
         "python -m morphalign.evaluate --embeddings {input.embeddings} --out {output.metrics}"
-        " --predictions {output.predictions} --run-config {input.run} {params.train_log}"
+        " --predictions {output.predictions} --run-json {params.run:q} {params.train_log}"
         " {params.settings} > {log} 2>&1"

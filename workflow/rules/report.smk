@@ -374,7 +374,7 @@ rule paper_comparison:
 
 rule provenance_page:
     input:
-        metrics=[f"{R}/runs/{run.id}/metrics.json" for run in RUNS],
+        runs=f"{R}/tables/runs.csv",  # and the metrics files it lists
         audits=expand(
             f"{R}/captions/reports/{{prompt}}.audit_captions.json", prompt=PROMPTS
         ),

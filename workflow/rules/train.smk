@@ -1,21 +1,5 @@
-# Per-run settings and LoRA fine-tuning through accelerate (morphalign.train).
-
-
-localrules:
-    run_config,
-
-
-rule run_config:
-    output:
-        f"{R}/runs/{{run}}/run.json",
-    log:
-        f"{LOGS}/runs/{{run}}/run_config.log",
-    conda:
-        "../../envs/analysis.yaml"
-    params:
-        run=lambda wc: run_config(config, run_of(wc)),
-    script:
-        "../scripts/write_run_config.py"
+# LoRA fine-tuning through accelerate (morphalign.train). A run's settings reach its jobs inline (`run_json`), and
+# the fine-tune writes them beside its adapter as run.json.
 
 
 rule finetune:
@@ -23,11 +7,11 @@ rule finetune:
         unpack(finetune_inputs),
         **MODEL_INPUT,
         **DATASET,
-        run=f"{R}/runs/{{run}}/run.json",
         pixels=f"{R}/cache/pixels.npy",
     output:
         adapter=directory(f"{R}/runs/{{run}}/adapter"),
         log=f"{R}/runs/{{run}}/train_log.json",
+        run=f"{R}/runs/{{run}}/run.json",
     log:
         f"{LOGS}/runs/{{run}}/finetune.log",
     benchmark:
@@ -43,6 +27,7 @@ rule finetune:
         runtime=config["compute"]["finetune"]["runtime"],
         cpus_per_task=config["compute"]["finetune"]["cpus_per_task"],
     params:
+        run=run_json,
         args=finetune_args,
         accelerate=ACCELERATE_DIR,
         mixed_precision=config["train"]["mixed_precision"],
@@ -51,6 +36,6 @@ rule finetune:
     shell:
         "OMP_NUM_THREADS={threads} python -m morphalign.train.launch --accelerate-dir {params.accelerate}"
         " --mixed-precision {params.mixed_precision} --gpus-requested {resources.gpu} {params.gpu_guard} --"
-        " --run-config {input.run} {params.args} --pixels {input.pixels}"
+        " --run-json {params.run:q} --run-out {output.run} {params.args} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
         " > {log} 2>&1"

@@ -5,4 +5,4 @@ from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
     inp, p = snakemake.input, snakemake.params
-    provenance_page(list(inp.metrics), list(inp.audits), p.report_dirs, p.config, snakemake.output[0])
+    provenance_page(inp.runs, list(inp.audits), p.report_dirs, p.config, snakemake.output[0])

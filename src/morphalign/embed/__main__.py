@@ -6,15 +6,14 @@ import argparse
 import sys
 
 from morphalign.embed.embed import FrozenFeatures, embed
-from morphalign.io import read_json
 from morphalign.model.device import check_gpus
 from morphalign.runs import RunConfig
-from morphalign.scripting import run_cli
+from morphalign.scripting import add_run_settings, run_cli, run_settings
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="morphalign.embed", description="Embed a run's images and captions.")
-    ap.add_argument("--run-config", required=True)
+    add_run_settings(ap)
     ap.add_argument("--model", required=True, help="the base model: a folder written by save_pretrained, or a Hub id")
     ap.add_argument("--model-cache-dir", default=None, help="Hub download cache for a Hub id")
     ap.add_argument("--dataset", required=True)
@@ -32,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> None:
         print(f"devices: {check_gpus(args.gpus_requested, not args.no_gpu_guard)}", file=sys.stderr)
-        cfg = RunConfig.from_dict(read_json(args.run_config), args.run_config)
+        cfg = RunConfig.from_dict(*run_settings(args))
         info = embed(
             cfg,
             args.model,

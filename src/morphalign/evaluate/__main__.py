@@ -3,8 +3,9 @@
 `--predictions P.csv` also writes the per-image predictions behind them (format in `morphalign.scores`), which the
 report resamples for intervals and paired tests.
 
-With `--run-config` (and `--train-log` for a trained run) the metrics file also records how it was made: the run,
-its settings, package and library versions, device, epochs trained, best validation loss and training time.
+With the run's settings (`--run-json`, or `--run-config` for a file; and `--train-log` for a trained run) the
+metrics file also records how it was made: the run, its settings, package and library versions, device, epochs
+trained, best validation loss and training time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from morphalign.artifacts import load_embeddings
 from morphalign.evaluate.metrics import EvalSettings, evaluate, predictions
 from morphalign.io import read_json, write_csv, write_json
 from morphalign.provenance import library_versions
-from morphalign.scripting import run_cli
+from morphalign.scripting import add_run_settings, run_cli, run_settings
 
 
 def provenance(run: dict[str, Any] | None, train_log: dict[str, Any] | None) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="morphalign.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--embeddings", required=True, help="E.npz with the six arrays")
     ap.add_argument("--out", required=True, help="metrics JSON to write")
-    ap.add_argument("--run-config", default=None, help="per-run JSON to record as provenance")
+    add_run_settings(ap, required=False)  # the run's settings, recorded as provenance
     ap.add_argument("--train-log", default=None, help="training log to record epochs, best loss and time from")
     ap.add_argument("--predictions", default=None, help="per-image predictions CSV to write beside the metrics")
     ap.add_argument("--knn-k", type=int, default=5)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         arrays = load_embeddings(args.embeddings)
         table = predictions(arrays, settings)
         metrics: dict[str, Any] = evaluate(arrays, settings, table)
-        run = read_json(args.run_config) if args.run_config else None
+        run, _ = run_settings(args)
         log = read_json(args.train_log) if args.train_log else None
         if run is not None or log is not None:
             metrics.update(provenance(run, log))

@@ -1,6 +1,7 @@
 """The report's provenance page: how the sweep was run and what its captions cost.
 
-From the files the sweep already writes:
+From the files the sweep already writes (the metrics files are those `tables/runs.csv` lists, so the page depends on
+one table rather than on every run's file):
 
 - the resolved config (every default filled in), as YAML;
 - the versions of the package and the libraries that determine results, as each run's metrics file recorded them,
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from morphalign.errors import MorphalignError
 from morphalign.io import read_json
 from morphalign.provenance import library_versions
 from morphalign.report.pages import frame_html, write_page
@@ -77,15 +79,24 @@ def cost_files(report_dirs: list[str | Path]) -> list[Path]:
     return found
 
 
+def metric_files(runs_csv: str | Path) -> list[str]:
+    """The metrics files behind `runs.csv` (its `source` column), in its order."""
+    try:
+        table = pd.read_csv(runs_csv, usecols=["source"])
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise MorphalignError(f"{runs_csv}: not a runs table with a source column ({exc})") from exc
+    return list(dict.fromkeys(table["source"].astype(str)))
+
+
 def provenance_page(
-    metric_files: list[str | Path],
+    runs_csv: str | Path,
     audit_files: list[str | Path],
     report_dirs: list[str | Path],
     config: dict[str, Any],
     out: str | Path,
 ) -> None:
     """Write the provenance page."""
-    runs, versions = run_table(metric_files)
+    runs, versions = run_table(metric_files(runs_csv))
     sets, jobs = caption_costs(audit_files, cost_files(report_dirs))
     parts = ["<h2>Libraries</h2>"]
     if len(versions) > 1:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from morphalign.io import read_json
+from morphalign.io import write_json
 from morphalign.runs import RunConfig
-from morphalign.scripting import run_cli
+from morphalign.scripting import add_run_settings, run_cli, run_settings
 from morphalign.train.loop import TrainPaths, train
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="morphalign.train", description="LoRA fine-tuning of one run.")
-    ap.add_argument("--run-config", required=True, help="per-run JSON written by the workflow")
+    add_run_settings(ap)
     ap.add_argument("--model", required=True, help="the base model: a folder written by save_pretrained, or a Hub id")
     ap.add_argument("--model-cache-dir", default=None, help="Hub download cache for a Hub id")
     ap.add_argument("--dataset", required=True, help="dataset folder (images.npy + manifest.csv)")
@@ -23,10 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-out", required=True, help="per-epoch loss log (JSON)")
     ap.add_argument("--frozen", default=None, help="cached features of the tower the run leaves frozen (.npy)")
     ap.add_argument("--checkpoint-dir", default=None, help="per-epoch checkpoint for resuming after a kill")
+    ap.add_argument("--run-out", default=None, help="write the run's settings here too (JSON), beside its adapter")
     args = ap.parse_args(argv)
 
     def body() -> None:
-        cfg = RunConfig.from_dict(read_json(args.run_config), args.run_config)
+        data, where = run_settings(args)
+        cfg = RunConfig.from_dict(data, where)
         paths = TrainPaths.of(
             dataset=args.dataset,
             pixels=args.pixels,
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             frozen=args.frozen,
         )
         train(cfg, paths, args.model, args.model_cache_dir)
+        if args.run_out and os.environ.get("RANK", "0") == "0":  # one process of a multi-GPU run writes it
+            write_json(args.run_out, data)
 
     return run_cli(body)
 

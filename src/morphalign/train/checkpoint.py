@@ -1,7 +1,7 @@
 """Per-epoch checkpoints that resume a killed fine-tune only onto identical inputs.
 
 A checkpoint holds the trainable weights, the optimiser and scheduler, every RNG state and the early-stopping state,
-and a resume key: hashes of the run's settings (`run.json`), the training code, the base model, and the contents
+and a resume key: hashes of the run's settings, the training code, the base model, and the contents
 of the dataset, the pixel cache and the token cache. A restarted job resumes only when every part of the key
 matches; otherwise it starts afresh and says which inputs differ. The folder is removed when the run completes,
 with any temporary file a kill left in it.

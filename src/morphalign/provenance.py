@@ -76,6 +76,17 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
+def _imports_of(file: Path, name: str, root: Path) -> set[str]:
+    """`_imported` of a package module, once per version of its file."""
+    stat = file.stat()
+    return _imports_cached(file, stat.st_mtime_ns, stat.st_size, name, root)
+
+
+@functools.lru_cache(maxsize=512)
+def _imports_cached(file: Path, mtime_ns: int, size: int, name: str, root: Path) -> set[str]:
+    return _imported(_parsed(file), name, file, root)
+
+
 def _parsed(file: Path) -> ast.Module:
     stat = file.stat()
     return _parse_cached(file, stat.st_mtime_ns, stat.st_size)
@@ -113,12 +124,19 @@ def closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> dict[str, Path]
             if file is None:  # pragma: no cover - parents of a module always exist
                 raise ValueError(f"code_hash: no source for {name!r}")
             seen[name] = file
-            todo.extend(_imported(_parsed(file), name, file, root))
+            todo.extend(_imports_of(file, name, root))
     return dict(sorted(seen.items()))
 
 
 def ast_digest(file: Path) -> str:
     """sha256 of a module's syntax tree without docstrings, comments, formatting or line numbers."""
+    stat = file.stat()
+    return _digest_cached(file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _digest_cached(file: Path, mtime_ns: int, size: int) -> str:
+    """Once per version of a file: the workflow hashes the closures of 26 entry points, which share most modules."""
     tree = _strip_docstrings(ast.parse(file.read_text(), filename=str(file)))  # a fresh tree: this one is edited
     return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 

@@ -15,8 +15,6 @@ rule embed:
         f"{LOGS}/runs/{{run}}/embed.log",
     benchmark:
         f"{LOGS}/benchmarks/embed/{{run}}.tsv"
-    group:
-        "post"
     conda:
         TRAIN_ENV
     threads: 1

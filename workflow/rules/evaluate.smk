@@ -10,8 +10,6 @@ rule evaluate:
         predictions=f"{R}/runs/{{run}}/predictions.csv",
     log:
         f"{LOGS}/runs/{{run}}/evaluate.log",
-    group:
-        "post"
     conda:
         "../../envs/analysis.yaml"
     resources:
@@ -19,7 +17,7 @@ rule evaluate:
         runtime=config["compute"]["evaluate"]["runtime"],
     params:
         run=run_json,
-        train_log=lambda wc, input: optional_args(input, "train_log"),
+        train_log=train_log_args,
         settings=evaluate_args(),
         code=CODE["evaluate"],
     shell:

@@ -20,6 +20,7 @@ import pandas as pd
 from morphalign.artifacts import load_dataset, load_embeddings
 from morphalign.errors import MorphalignError
 from morphalign.report.pages import thumbnail, write_page
+from morphalign.vectors import cosine_matrix
 
 
 def sample_per_class(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -113,13 +114,9 @@ def caption_gallery(
     write_page(out, "Caption gallery", "\n".join(parts))
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def ranking(arrays: dict[str, np.ndarray]) -> np.ndarray:
     """Test images ordered by cosine to each test caption, best first (row i: caption i's ranking)."""
-    sims = _unit(arrays["test_text"].astype(np.float64)) @ _unit(arrays["test_image"].astype(np.float64)).T
+    sims = cosine_matrix(arrays["test_text"], arrays["test_image"])
     return np.argsort(-sims, axis=1, kind="stable")
 
 

@@ -41,6 +41,12 @@ def _scontrol_that_fails_fast_without_a_controller() -> None:
 
 _scontrol_that_fails_fast_without_a_controller()
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of `-n N` workers: N share the cores, so each computes on one thread
+    # (in this process only: OMP_NUM_THREADS would reach `nproc`, and the test SLURM cluster would get one CPU)
+    import torch
+
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -166,7 +172,8 @@ def default_run(tmp_path_factory) -> Path:
     """The working directory of a finished run of the default (slow tests only).
 
     CI runs `snakemake --cores 2` first and points MORPHALIGN_DEFAULT_RUN at its working directory; without it the
-    default runs here, in a temporary folder (about 15 minutes).
+    default runs here, in a temporary folder (about 15 minutes). Its tests are marked `xdist_group("default_run")`,
+    so one test process holds them all and the default runs once.
     """
     import subprocess
 

@@ -1,4 +1,4 @@
-"""The HTML report in a real browser: `snakemake --report` after the default run, opened in headless Chromium.
+"""The HTML report of the default run, built with `snakemake --report`, and opened in headless Chromium.
 
 Checks what a reader would see: the page loads with no console errors, Table 1 opens as an HTML table, every figure
 decodes to a non-blank image, and a screenshot of Table 1 in the report is written for the record (to
@@ -19,7 +19,7 @@ import pytest
 
 from conftest import snakemake_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("default_run")]
 
 
 def _chromium() -> str:
@@ -109,3 +109,11 @@ def test_report_opens_in_chromium_with_table1_and_figures(report, artifacts):
         browser.close()
     assert not errors, "\n".join(errors)
     print(f"report: {report.stat().st_size / 2**20:.1f} MiB; screenshot: {artifacts / 'report_table1.png'}")
+
+
+def test_report_of_the_default_has_every_category(report):
+    text = report.read_text()
+    categories = ("Table 1", "Data and captions", "Classification", "Training", "Alignment", "Geometry", "Controls")
+    for category in (*categories, "Provenance"):
+        assert f'"{category}"' in text, category
+    assert "Retrieval examples" in text and "Beside the paper" in text

@@ -23,7 +23,7 @@ from test_workflow import SNAKEFILE, SNAKEMAKE, TINY_SWEEP, job_counts, write_co
 TOOLS = REPO.parent / "shared" / "tools" / "local-slurm"
 PROFILE = REPO / "profiles" / "slurm-local"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 
 def _local_rules() -> set[str]:
@@ -87,38 +87,6 @@ def _snakemake_slurm(workdir, *args):
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1500)
 
 
-def test_tiny_sweep_through_sbatch(cluster, tmp_path):
-    cfg = write_config(tmp_path, {**TINY_SWEEP, "seeds": 1, "targets": ["frozen", "text"]})
-    proc = _snakemake_slurm(tmp_path, "--configfile", str(cfg))
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
-    res = tmp_path / "results"
-    assert "Linear probe F1, text" in (res / "tables" / "table1.md").read_text()
-    for png in ("tsne_grid", "training_curves", "caption_alignment", "cosine_distributions"):
-        assert (res / "figures" / f"{png}.png").stat().st_size > 0
-
-    # every job except the local ones was submitted with sbatch and left a SLURM log
-    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
-    slurm_logs = list((tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert len(submitted) >= 10 and len(slurm_logs) == len(submitted)
-    finetune_logs = list((tmp_path / ".snakemake" / "slurm_logs" / "rule_finetune").rglob("*.log"))
-    assert len(finetune_logs) == 2
-
-    # fine-tuning asked SLURM for a GPU, got one (CUDA_VISIBLE_DEVICES set by SLURM) and ran under accelerate
-    for prompt in ("control", "curated"):
-        log = (tmp_path / "logs" / "runs" / prompt / "text" / "seed0" / "finetune.log").read_text()
-        assert re.search(r"CUDA_VISIBLE_DEVICES=\d", log), log[:500]
-        assert "accelerate.commands.launch" in log
-        # the GPU is fake: the guard would stop the job, and the test profile's gpu_guard: false reached it
-        assert "asked for 1 GPU(s), guard off (gpu_guard: false)" in log
-        train_log = pd.read_json(res / "runs" / prompt / "text" / "seed0" / "train_log.json", typ="series")
-        assert train_log["launcher"] == "accelerate"
-    job_ids = [int(p.stem) for p in finetune_logs]
-    for job in job_ids:  # finished jobs stay visible to scontrol for MinJobAge=300 s
-        info = subprocess.run(["scontrol", "show", "job", str(job)], capture_output=True, text=True).stdout
-        assert re.search(r"gres/gpu[:=]1|gpu:1", info), info
-
-
 def test_failing_job_reports_its_log(cluster, tmp_path):
     images = tmp_path / "imgs"
     images.mkdir()
@@ -151,7 +119,11 @@ def test_failing_job_reports_its_log(cluster, tmp_path):
 
 
 def test_init_then_profile_by_name_runs_a_sweep(cluster, tmp_path):
-    """As a user: `python -m morphalign.cluster init ...`, then `snakemake --profile slurm` from a work folder."""
+    """As a user: `python -m morphalign.cluster init ...`, then `snakemake --profile slurm` from a work folder.
+
+    The one sweep through sbatch here (each costs about 3 minutes of polling): it also checks that fine-tuning asks
+    SLURM for a GPU and runs under accelerate.
+    """
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HF_HUB_OFFLINE": "1"}
     init = [sys.executable, "-m", "morphalign.cluster", "init", "--account", "local", "--partition", "debug"]
     init += ["--gpu-partition", "debug", "--status-command", "squeue"]  # no slurmdbd here: poll squeue
@@ -171,12 +143,30 @@ def test_init_then_profile_by_name_runs_a_sweep(cluster, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=work, timeout=1500)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    assert (work / "results" / "tables" / "table1.md").is_file()
-    # every job but the local ones (the report's pages) went through sbatch (successful jobs' SLURM logs are
-    # not kept here)
+    res = work / "results"
+    assert "Linear probe F1, text" in (res / "tables" / "table1.md").read_text()
+    for png in ("tsne_grid", "training_curves", "caption_alignment", "cosine_distributions"):
+        assert (res / "figures" / f"{png}.png").stat().st_size > 0
+    # every job but the local ones (the report's pages) went through sbatch, each run's embedding and evaluation
+    # in group jobs
     jobs = job_counts(out)
     local = sum(jobs.get(rule, 0) for rule in _local_rules())
     single = jobs["total"] - local - 8  # the 8 embed and evaluate jobs of 4 runs go in group jobs of up to 2 runs
-    assert single + 2 <= len(re.findall(r"submitted with SLURM jobid (\d+)", out)) <= single + 4
-    log = (work / "logs" / "runs" / "curated" / "text" / "seed0" / "finetune.log").read_text()
-    assert "guard off (gpu_guard: false)" in log and f"from {REPO / 'src' / 'morphalign'}" in log
+    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", out)
+    assert single + 2 <= len(submitted) <= single + 4
+    finetune_jobs = [int(job) for job, log in submitted if "rule_finetune" in log]
+    assert len(finetune_jobs) == jobs["finetune"] == 2
+
+    # fine-tuning asked SLURM for a GPU, got one (CUDA_VISIBLE_DEVICES set by SLURM) and ran under accelerate
+    for prompt in ("control", "curated"):
+        log = (work / "logs" / "runs" / prompt / "text" / "seed0" / "finetune.log").read_text()
+        assert re.search(r"CUDA_VISIBLE_DEVICES=\d", log), log[:500]
+        assert "accelerate.commands.launch" in log
+        # the GPU is fake: the guard would stop the job, and the command line's gpu_guard=False reached it
+        assert "asked for 1 GPU(s), guard off (gpu_guard: false)" in log
+        assert f"from {REPO / 'src' / 'morphalign'}" in log
+        train_log = pd.read_json(work / "results" / "runs" / prompt / "text" / "seed0" / "train_log.json", typ="series")
+        assert train_log["launcher"] == "accelerate"
+    for job in finetune_jobs:  # finished jobs stay visible to scontrol for MinJobAge=300 s
+        info = subprocess.run(["scontrol", "show", "job", str(job)], capture_output=True, text=True).stdout
+        assert re.search(r"gres/gpu[:=]1|gpu:1", info), info

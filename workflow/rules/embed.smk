@@ -35,6 +35,11 @@ rule embed:
         " --gpus-requested {resources.gpu} {params.gpu_guard} > {log} 2>&1"
 
 
+# writes the zero-shot class prompts from the config: on a cluster, no need to queue for it
+localrules:
+    class_prompts,
+
+
 rule class_prompts:
     output:
         f"{R}/cache/class_prompts.json",

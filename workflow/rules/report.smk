@@ -76,6 +76,16 @@ rule figures:
         "../scripts/figures.py"
 
 
+# Small tables and figures from the captions and the pretraining report: seconds on one core, so on a cluster they
+# run on the submitting node rather than wait in the queue.
+
+
+localrules:
+    caption_stats,
+    caption_audit_table,
+    pretrain_report,
+
+
 rule caption_stats:
     input:
         captions=expand(f"{R}/captions/{{prompt}}.csv", prompt=PROMPTS),

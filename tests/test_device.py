@@ -70,3 +70,22 @@ def test_a_cpu_job_trains_in_the_launching_process(monkeypatch, tmp_path, capsys
     code = launch_main(["--accelerate-dir", str(tmp_path), "--", *train])
     err = capsys.readouterr().err
     assert code != 0 and "training in this process" in err and "none.json" in err
+
+
+def test_the_workflow_gives_the_accelerate_configs_through_the_environment(monkeypatch, tmp_path, capsys):
+    """No job's params hold a path of the checkout (a moved checkout reruns nothing): the launcher reads the folder
+    of accelerate's configs from $MORPHALIGN_ACCELERATE_DIR, which common.smk sets, and says so when it is missing."""
+    import os
+
+    monkeypatch.delenv("MORPHALIGN_ACCELERATE_DIR", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        launch_main(["--", "--run-config", "x.json"])
+    assert stopped.value.code == 2 and "$MORPHALIGN_ACCELERATE_DIR is not set" in capsys.readouterr().err
+
+    monkeypatch.setenv("MORPHALIGN_ACCELERATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # allocated a GPU: accelerate launches (exec caught here)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    launched: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda exe, cmd: launched.append(cmd))
+    launch_main(["--", "--run-config", "x.json"])
+    assert launched and launched[0][launched[0].index("--config_file") + 1] == str(tmp_path / "single.yaml")

@@ -149,6 +149,18 @@ def code_hash(*entries: str, root: Path = PACKAGE_DIR) -> str:
     return h.hexdigest()[:16]
 
 
+def content_hash(*files: str | Path) -> str:
+    """sha256 (first 16 hex digits) over the names and bytes of data files a job reads from the checkout.
+
+    For a rule's `params:` in place of their paths: a checkout moved to another folder then reruns nothing, and an
+    edit to a file reruns what reads it.
+    """
+    h = hashlib.sha256()
+    for file in map(Path, files):
+        h.update(file.name.encode() + b"\0" + hashlib.sha256(file.read_bytes()).hexdigest().encode() + b"\n")
+    return h.hexdigest()[:16]
+
+
 def _version(dist: str) -> str | None:
     try:
         return version(dist)

@@ -42,7 +42,7 @@ from morphalign.config import (
 )
 from morphalign.errors import MorphalignError
 from morphalign.model.load import check_model_source, is_hub_id
-from morphalign.provenance import code_hash
+from morphalign.provenance import code_hash, content_hash
 from morphalign.runs import RUN_PATTERN, TARGETS, TRAINED_RUN_PATTERN, Run
 
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
@@ -66,7 +66,11 @@ _unfilled = placeholders(
 if _unfilled:
     sys.exit(f"morphalign: {placeholder_error(_unfilled, profile_files(sys.argv))}")
 
-ACCELERATE_DIR = str(WORKFLOW_DIR.parent / "config" / "accelerate")
+# accelerate's configs: the fine-tunes find them through the environment, as they find src/ above, and their params
+# hold what the files say, not where they are, so that a checkout moved to another folder reruns nothing
+_ACCELERATE_DIR = WORKFLOW_DIR.parent / "config" / "accelerate"
+os.environ.update(MORPHALIGN_ACCELERATE_DIR=str(_ACCELERATE_DIR))
+ACCELERATE_CONFIGS = content_hash(*sorted(_ACCELERATE_DIR.glob("*.yaml")))
 # the environment of the rules that run the model: conda-forge's CUDA or CPU build of PyTorch
 TRAIN_ENV = f"../../envs/{'train' if config['compute']['conda_torch'] == 'cuda' else 'train-cpu'}.yaml"
 # a job given GPUs by SLURM stops when torch sees none (morphalign.model.device); off only for fake-GPU test clusters
@@ -455,8 +459,9 @@ def provenance_config():
     return shown
 
 
-# the paper's Table 1, transcribed (morphalign.report.paper.PAPER_TABLE, shipped with the package)
-PAPER_TABLE = str(
+# the paper's Table 1, transcribed (morphalign.report.paper.PAPER_TABLE, shipped with the package): what it says, for
+# the params of the rule that reads it
+PAPER_TABLE = content_hash(
     Path(SRC, "morphalign", "report", "reference", "lastufka2025_table1.csv")
 )
 

@@ -363,7 +363,6 @@ rule retrieval_examples:
 rule paper_comparison:
     input:
         table1=f"{R}/tables/table1.csv",
-        paper=PAPER_TABLE,
     output:
         report(
             f"{R}/report/paper.html",
@@ -377,6 +376,7 @@ rule paper_comparison:
         "../../envs/analysis.yaml"
     params:
         setting=paper_setting(),
+        paper=PAPER_TABLE,  # read from the package (this checkout's src/)
         code=CODE["paper_comparison"],
     script:
         "../scripts/paper_comparison.py"

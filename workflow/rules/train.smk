@@ -29,13 +29,12 @@ rule finetune:
     params:
         run=run_json,
         args=finetune_args,
-        accelerate=ACCELERATE_DIR,
+        accelerate=ACCELERATE_CONFIGS,
         mixed_precision=config["train"]["mixed_precision"],
         gpu_guard=GPU_GUARD,
         code=CODE["finetune"],
     shell:
-        "OMP_NUM_THREADS={threads} python -m morphalign.train.launch --accelerate-dir {params.accelerate}"
-        " --mixed-precision {params.mixed_precision} --gpus-requested {resources.gpu} {params.gpu_guard} --"
+        "OMP_NUM_THREADS={threads} python -m morphalign.train.launch --mixed-precision {params.mixed_precision} --gpus-requested {resources.gpu} {params.gpu_guard} --"
         " --run-json {params.run:q} --run-out {output.run} {params.args} --pixels {input.pixels}"
         " --tokens {input.tokens} --adapter-out {output.adapter} --log-out {output.log}"
         " > {log} 2>&1"

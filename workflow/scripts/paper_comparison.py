@@ -4,4 +4,4 @@ from morphalign.report.paper import paper_page
 from morphalign.scripting import logged
 
 with logged(snakemake.log[0]):
-    paper_page(snakemake.input.table1, snakemake.output[0], snakemake.params.setting, snakemake.input.paper)
+    paper_page(snakemake.input.table1, snakemake.output[0], snakemake.params.setting)

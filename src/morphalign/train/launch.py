@@ -1,6 +1,8 @@
 """Launch fine-tuning through `accelerate launch` with as many processes as the job has GPUs.
 
 `python -m morphalign.train.launch --accelerate-dir config/accelerate --mixed-precision bf16 -- <morphalign.train args>`
+(in the workflow, `--accelerate-dir` comes from $MORPHALIGN_ACCELERATE_DIR, so that no job's params hold a path of
+the checkout).
 
 - 0 or 1 visible GPU: `single.yaml`, one process; mixed precision only on a GPU (CPU runs full precision).
 - n > 1 GPUs: `multi_gpu.yaml` with `--num_processes n`; `morphalign.train` divides the batch between processes.
@@ -21,6 +23,8 @@ from pathlib import Path
 
 from morphalign.errors import MorphalignError
 from morphalign.model.device import check_gpus
+
+ACCELERATE_DIR_ENV = "MORPHALIGN_ACCELERATE_DIR"  # set by the workflow (common.smk) for its jobs
 
 
 def visible_gpus() -> int:
@@ -71,11 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     split = argv.index("--")
     ap = argparse.ArgumentParser(prog="morphalign.train.launch", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--accelerate-dir", required=True, help="folder with single.yaml and multi_gpu.yaml")
+    ap.add_argument(
+        "--accelerate-dir",
+        default=os.environ.get(ACCELERATE_DIR_ENV),
+        help=f"folder with single.yaml and multi_gpu.yaml (default: ${ACCELERATE_DIR_ENV}, which the workflow sets)",
+    )
     ap.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     ap.add_argument("--gpus-requested", type=int, default=0, help="GPUs the job asked SLURM for (the rule's gpu)")
     ap.add_argument("--no-gpu-guard", action="store_true", help="train on the CPU even when SLURM gave GPUs")
     args = ap.parse_args(argv[:split])
+    if not args.accelerate_dir:
+        ap.error(f"--accelerate-dir is needed where ${ACCELERATE_DIR_ENV} is not set")
     try:
         facts = check_gpus(args.gpus_requested, not args.no_gpu_guard)
     except MorphalignError as exc:

@@ -167,13 +167,25 @@ def snakemake_command(workdir: Path) -> list[str]:
     return [*cmd, "--configfile", str(REPO / "config" / "config.yaml"), "--workflow-profile", "none"]
 
 
+DEFAULT_RUN_GROUP = "default_run"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test that uses `default_run`, at any depth of its fixtures, joins one `xdist_group`, so that one test
+    process holds them all and the default runs (or is checked) once."""
+    for item in items:
+        if DEFAULT_RUN_GROUP in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(DEFAULT_RUN_GROUP))
+
+
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory) -> Path:
     """The working directory of a finished run of the default (slow tests only).
 
     CI runs `snakemake --cores 2` first and points MORPHALIGN_DEFAULT_RUN at its working directory; without it the
-    default runs here, in a temporary folder (about 15 minutes). Its tests are marked `xdist_group("default_run")`,
-    so one test process holds them all and the default runs once.
+    default runs here, in a temporary folder (about 15 minutes). Its tests join `xdist_group("default_run")`
+    (`pytest_collection_modifyitems` above), so one test process holds them all and the default runs once.
     """
     import subprocess
 

@@ -48,3 +48,21 @@ def test_a_group_stays_in_one_process(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     workers = {(out / f"grouped{i}").read_text() for i in range(6)}
     assert len(workers) == 1, f"the group ran in {sorted(workers)}"
+
+
+def test_every_test_of_the_default_joins_its_group():
+    """conftest puts each test that uses `default_run`, through any fixture, in the group (none marks it by hand)."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from conftest import pytest_collection_modifyitems
+
+    class Item(SimpleNamespace):
+        def add_marker(self, mark):
+            self.marks.append(mark)
+
+    uses = Item(fixturenames=["results", "default_run", "tmp_path"], marks=[])
+    other = Item(fixturenames=["tmp_path"], marks=[])
+    pytest_collection_modifyitems(None, [uses, other])
+    assert uses.marks == [pytest.mark.xdist_group("default_run")] and other.marks == []

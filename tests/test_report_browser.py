@@ -19,7 +19,7 @@ import pytest
 
 from conftest import snakemake_command
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("default_run")]
+pytestmark = pytest.mark.slow  # (the default_run group comes from conftest)
 
 
 def _chromium() -> str:

@@ -159,12 +159,13 @@ def fake_gemini(monkeypatch):
         s.close()
 
 
-def snakemake_command(workdir: Path) -> list[str]:
-    """`snakemake` on this checkout's workflow and default config, run in `workdir`."""
+def snakemake_command(workdir: Path, *configs: Path) -> list[str]:
+    """`snakemake` on this checkout's workflow and default config (then `configs` on top of it), run in `workdir`."""
     import sys
 
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    return [*cmd, "--configfile", str(REPO / "config" / "config.yaml"), "--workflow-profile", "none"]
+    files = [str(REPO / "config" / "config.yaml"), *map(str, configs)]
+    return [*cmd, "--configfile", *files, "--workflow-profile", "none"]
 
 
 DEFAULT_RUN_GROUP = "default_run"

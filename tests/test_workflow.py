@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake_command
 from morphalign.report.aggregate import ROWS
 
 SNAKEFILE = REPO / "Snakefile"
@@ -194,10 +194,9 @@ def test_default_end_to_end(default_run, tmp_path):
     assert (default_run / "logs" / "benchmarks" / "pretrain.tsv").is_file()
 
     def plan(edit: dict) -> set[str]:
-        configs = [str(REPO / "config" / "config.yaml"), str(write_config(tmp_path, edit))]
-        cmd = [*SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(default_run), "--workflow-profile", "none"]
+        cmd = snakemake_command(default_run, write_config(tmp_path, edit))
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        proc = subprocess.run([*cmd, "-n", "--configfile", *configs], capture_output=True, text=True, env=env)
+        proc = subprocess.run([*cmd, "-n"], capture_output=True, text=True, env=env)
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         return _listed_jobs(proc.stdout)
 

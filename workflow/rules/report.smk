@@ -376,7 +376,7 @@ rule paper_comparison:
         "../../envs/analysis.yaml"
     params:
         setting=paper_setting(),
-        paper=PAPER_TABLE,  # read from the package (this checkout's src/)
+        paper=PAPER_TABLE_DIGEST,  # the script reads the package's table; this digest reruns it on an edit
         code=CODE["paper_comparison"],
     script:
         "../scripts/paper_comparison.py"

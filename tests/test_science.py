@@ -31,7 +31,7 @@ def _check(results: Path, name_part: str):
     "name",
     [
         "pretraining: held-out Recall@5",
-        "frozen curated: Recall@5",
+        "frozen curated: own captions rank above chance",
         "beats frozen by more than its seed spread",
         "equal-cosine plateau",
         "loss decrease",

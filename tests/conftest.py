@@ -174,10 +174,12 @@ DEFAULT_RUN_GROUP = "default_run"
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """Every test that uses `default_run`, at any depth of its fixtures, joins one `xdist_group`, so that one test
-    process holds them all and the default runs (or is checked) once."""
+    process holds them all and the default runs (or is checked) once, and carries the `default_run` marker, so that
+    `-m "not default_run"` runs the rest while the default is still running (as `.ci/run` does)."""
     for item in items:
         if DEFAULT_RUN_GROUP in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group(DEFAULT_RUN_GROUP))
+            item.add_marker(pytest.mark.default_run)
 
 
 @pytest.fixture(scope="session")

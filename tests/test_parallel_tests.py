@@ -51,7 +51,8 @@ def test_a_group_stays_in_one_process(tmp_path):
 
 
 def test_every_test_of_the_default_joins_its_group():
-    """conftest puts each test that uses `default_run`, through any fixture, in the group (none marks it by hand)."""
+    """conftest puts each test that uses `default_run`, through any fixture, in the group and marks it (none is marked
+    by hand)."""
     from types import SimpleNamespace
 
     import pytest
@@ -65,4 +66,4 @@ def test_every_test_of_the_default_joins_its_group():
     uses = Item(fixturenames=["results", "default_run", "tmp_path"], marks=[])
     other = Item(fixturenames=["tmp_path"], marks=[])
     pytest_collection_modifyitems(None, [uses, other])
-    assert uses.marks == [pytest.mark.xdist_group("default_run")] and other.marks == []
+    assert uses.marks == [pytest.mark.xdist_group("default_run"), pytest.mark.default_run] and other.marks == []

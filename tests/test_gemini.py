@@ -272,7 +272,8 @@ def test_server_that_never_answers_stops_within_the_timeouts(server, tmp_path):
     ):
         backend.caption(_images(300), _manifest(300), Prompt("p", "Describe.", "gemini"))
     elapsed = time.monotonic() - t0
-    assert elapsed < 1.0 + 2 * 1.0 + 1.0, elapsed  # a connect, two read timeouts and slack, not 300 x 5 x 1 s
+    # a connect, two read timeouts and slack for a loaded machine (CI runs tests beside the default), not 300 x 5 x 1 s
+    assert elapsed < 1.0 + 2 * 1.0 + 3.0, elapsed
     assert len(srv.requests) <= 10
     assert not (tmp_path / "reports" / "p.audit.json").exists()  # stopped with an error: nothing half-written
 

@@ -71,3 +71,18 @@ def test_hub_id_offline_gives_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(MorphalignError, match="cannot load 'google/siglip2-base-patch16-224'"):
         load_model("google/siglip2-base-patch16-224", cache_dir=str(tmp_path))
+
+
+def test_schema_tiny_defaults_are_the_tiny_spec_defaults():
+    """`model.tiny`'s defaults in the schema and `TinySpec`'s are one model: a default changed in one place only
+    would build another model from the config than from `build_tiny()`."""
+    import yaml
+
+    from conftest import SCHEMA
+    from morphalign.model.tiny import TinySpec
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["model"]["properties"]["tiny"]["properties"]
+    spec = TinySpec()
+    assert schema, "no model.tiny properties in the schema"
+    for name, prop in schema.items():
+        assert prop["default"] == getattr(spec, name), name

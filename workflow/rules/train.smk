@@ -18,6 +18,9 @@ rule finetune:
         f"{LOGS}/benchmarks/finetune/{{run}}.tsv"
     wildcard_constraints:
         run=TRAINED_RUN_PATTERN,
+    # the longest jobs first: the short embed and evaluate jobs then fill the cores to the end, where a fine-tune
+    # started last would run alone (about 30 s of one idle core on the 2-core default)
+    priority: 10
     conda:
         TRAIN_ENV
     threads: config["compute"]["finetune"]["threads"]

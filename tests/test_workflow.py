@@ -491,7 +491,10 @@ def test_reruns_exactly_what_changed(tmp_path):
     off = {**base, "compute": {"frozen_towers": False}}
     rerun = _rules_planned(plan(off))
     assert {"finetune", "embed", "evaluate"} <= rerun and not rerun & upstream
-    snakemake(work, "--cores", "2", "--configfile", str(write_config(work, off)), snakefile=repo / "Snakefile", env=env)
+    # only up to the metrics, which are what is compared (the figures and pages after them ran in the first sweep)
+    targets = [str(path.relative_to(work)) for path in before]
+    cfg = str(write_config(work, off))
+    snakemake(work, *targets, "--cores", "2", "--configfile", cfg, snakefile=repo / "Snakefile", env=env)
     assert len(before) == 2
     for path, metrics in before.items():
         assert measured(path) == metrics, path

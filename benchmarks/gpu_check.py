@@ -138,6 +138,9 @@ def main() -> None:
     print(f"fine-tuning job wall time (model load included): {wall:.1f} s for {len(result['epochs'])} epochs")
     print(f"time per step: {step_s:.3f} s ({warm['steps']} steps in epoch {warm['epoch']})")
     print(f"peak GPU memory: {result['peak_gpu_memory_mb']} MB")
+    if args.tiny:  # the estimate is of the base sizes; the tiny model's would be another formula's
+        print("matrix FLOPs per step: not estimated for --tiny (the estimate is of the base model's sizes)")
+        return
     print(f"matrix FLOPs per step: {flops / 1e12:.2f} TFLOP")
     if peak:
         bound = flops / (peak * 1e12)

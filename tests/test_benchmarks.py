@@ -77,4 +77,5 @@ def test_gpu_check_path_runs_on_the_cpu(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "time per step:" in out.stdout and "(19 steps in epoch 2)" in out.stdout  # 629 pairs in batches of 32
     assert "peak GPU memory: None MB" in out.stdout
+    assert "not estimated for --tiny" in out.stdout and "TFLOP" not in out.stdout  # not the base model's FLOPs
     assert (tmp_path / "adapter" / "adapter_config.json").is_file()

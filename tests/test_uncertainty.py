@@ -43,6 +43,22 @@ def test_f1_matches_scikit_learn_per_resample(average):
     np.testing.assert_allclose(f1(labels, preds, average=average), expected, rtol=0, atol=1e-12)
 
 
+def test_f1_given_a_superset_of_the_classes_is_bit_identical():
+    """A resampling passes the classes of the rows it draws from: a class absent from every resample (here 2, and
+    class 1 from row 0's labels) adds exactly nothing, so the values equal those of classes found in the arrays."""
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 2, size=(2, 40))  # the table: labels and predictions of 40 images
+    idx = rng.integers(0, 40, size=(200, 40))
+    labels, preds = rows[0][idx], rows[1][idx]
+    labels[0] = 0
+    found = f1(labels, preds)
+    assert np.array_equal(f1(labels, preds, classes=np.array([0, 1, 2])), found)
+    assert np.array_equal(
+        metric_function("knn_f1_image")(pd.DataFrame({"label": rows[0], "knn_image_pred": rows[1]}), idx),
+        f1(rows[0][idx], rows[1][idx]),
+    )
+
+
 def test_binary_and_macro_f1_by_hand():
     y = np.array([1, 1, 1, 0, 0])
     p = np.array([1, 1, 0, 0, 1])

@@ -33,16 +33,27 @@ ZERO_SHOT = ("prompts", "centroids")  # zero-shot classifiers: class prompts, tr
 RETRIEVAL_COLUMNS = ("cosine", "rank_i2t", "rank_t2i", "top1_label_i2t", "top1_label_t2i")
 
 
-def f1(labels: np.ndarray, preds: np.ndarray, average: str = "macro", positive: int = 1) -> np.ndarray | float:
+def f1(
+    labels: np.ndarray,
+    preds: np.ndarray,
+    average: str = "macro",
+    positive: int = 1,
+    classes: np.ndarray | None = None,
+) -> np.ndarray | float:
     """F1 over the last axis, as scikit-learn's `f1_score` (zero where a class has no support and no prediction).
 
     `average="macro"`: the mean over the classes that occur in `labels` or `preds` of each class's F1.
     `average="binary"`: the F1 of class `positive` alone.
+    `classes`: for macro, any superset of those classes, sorted (a class that occurs in neither adds exactly nothing);
+    a resampling passes the classes of the rows it draws from, so as not to search its R x n arrays for them.
     """
     if average not in ("macro", "binary"):
         raise ValueError(f"f1 average must be 'macro' or 'binary', not {average!r}")
     labels, preds = np.asarray(labels), np.asarray(preds)
-    classes = [positive] if average == "binary" else np.union1d(np.unique(labels), np.unique(preds))
+    if average == "binary":
+        classes = [positive]
+    elif classes is None:
+        classes = np.union1d(np.unique(labels), np.unique(preds))
     total = np.zeros(np.broadcast_shapes(labels.shape, preds.shape)[:-1])
     present = np.zeros_like(total)
     for c in classes:
@@ -61,18 +72,15 @@ Metric = Callable[[pd.DataFrame, np.ndarray], np.ndarray]
 
 def metric_function(key: str, average: str = "macro", positive: int = 1) -> Metric:
     """The function computing metric `key` (a Table 1 row) of a predictions table on index arrays."""
-    for probe in PROBES:
-        for feats in FEATURES:
-            if key == f"{probe}_f1_{feats}":
-                column = f"{probe}_{feats}_pred"
-                return lambda t, idx, c=column: f1(
-                    t["label"].to_numpy()[idx], t[c].to_numpy()[idx], average=average, positive=positive
-                )
-    column = classifier_column(key)
-    if column is not None:  # the zero-shot classifiers
-        return lambda t, idx, c=column: f1(
-            t["label"].to_numpy()[idx], t[c].to_numpy()[idx], average=average, positive=positive
-        )
+    column = classifier_column(key)  # a probe's or a zero-shot classifier's predictions
+    if column is not None:
+
+        def classifier_f1(t: pd.DataFrame, idx: np.ndarray, c: str = column) -> np.ndarray:
+            labels, preds = t["label"].to_numpy(), t[c].to_numpy()
+            classes = np.union1d(labels, preds)  # of the table's n rows: every resample draws from them
+            return f1(labels[idx], preds[idx], average=average, positive=positive, classes=classes)
+
+        return classifier_f1
     if key == "mean_cosine":
         return lambda t, idx: t["cosine"].to_numpy()[idx].mean(axis=-1)
     for k, name in ((1, "recall_at_1"), (5, "recall_at_5")):

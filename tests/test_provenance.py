@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -98,3 +102,46 @@ def test_ast_digest_ignores_only_docstrings(tmp_path):
     b.write_text(textwrap.dedent("def f(x):\n\n    return (x +\n            1)\n"))
     c.write_text("def f(x):\n    return x + 2\n")
     assert provenance.ast_digest(a) == provenance.ast_digest(b) != provenance.ast_digest(c)
+
+
+def _hash_in_a_new_process(pkg: Path, env: dict[str, str]) -> str:
+    code = "import sys; from pathlib import Path; from morphalign.provenance import code_hash\n"
+    code += "print(code_hash('morphalign.train', root=Path(sys.argv[1])))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(pkg)], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_disk_cache_changes_no_hash_and_survives_a_torn_file(pkg, tmp_path):
+    """Off, cold, warm and after a torn cache file: one hash; an edit with a warm cache: the new code's hash."""
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    off = _hash_in_a_new_process(pkg, {**cache, "MORPHALIGN_CODE_CACHE": "0"})
+    assert not (tmp_path / "cache").exists()
+    assert _hash_in_a_new_process(pkg, cache) == off  # cold: computed and written
+    (file,) = (tmp_path / "cache" / "morphalign").glob("code-facts-*.json")
+    assert 0 < len(json.loads(file.read_text())) <= len(provenance.closure(["morphalign.train"], root=pkg))
+    assert _hash_in_a_new_process(pkg, cache) == off  # warm
+    file.write_text('{"torn')
+    assert _hash_in_a_new_process(pkg, cache) == off
+    assert json.loads(file.read_text())  # rewritten whole
+    _edit(pkg / "train" / "loop.py", "def train(", "def _added():\n    return 1\n\n\ndef train(")
+    edited = _hash_in_a_new_process(pkg, cache)
+    assert edited != off and edited == _hash_in_a_new_process(pkg, {**cache, "MORPHALIGN_CODE_CACHE": "0"})
+
+
+def test_a_warm_cache_parses_nothing(pkg, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(provenance, "_CACHE", provenance._FactCache())
+    provenance._facts_cached.cache_clear()
+    cold = provenance.code_hash("morphalign.train", root=pkg)
+    monkeypatch.setattr(provenance, "_CACHE", provenance._FactCache())  # a new process: only the disk remembers
+    provenance._facts_cached.cache_clear()
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("parsed although the cache holds these files")
+
+    monkeypatch.setattr(provenance.ast, "parse", no_parsing)
+    assert provenance.code_hash("morphalign.train", root=pkg) == cold
+    provenance._facts_cached.cache_clear()

@@ -5,6 +5,12 @@ the Python modules a job imports. The hash covers the entry modules and everythi
 (at any depth, lazy imports inside functions included, with the `__init__` of every package on the way), resolved
 mechanically from the source, so no module list is kept by hand. Each module is hashed as its syntax tree with
 docstrings removed, so comments, docstrings and formatting change nothing, and code does.
+
+Every `snakemake` call (a dry run, and on a cluster every job) hashes the closures of the workflow's entry points
+again. What a file contributes, its syntax-tree digest and its import statements, depends on its bytes alone, so it
+is kept on disk (`$XDG_CACHE_HOME/morphalign`, else `~/.cache/morphalign`) under the sha256 of those bytes and the
+Python version: reading and hashing the files is all a later call does (1.2 s of a 2.7 s dry run of the default
+without it). `MORPHALIGN_CODE_CACHE=0` turns it off; a cache that cannot be read or written is skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import json
+import os
 import platform
+import tempfile
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -38,21 +47,37 @@ def _package_of(name: str, file: Path) -> str:
     return name if file.name == "__init__.py" else name.rpartition(".")[0]
 
 
-def _imported(tree: ast.AST, name: str, file: Path, root: Path) -> set[str]:
-    """Every `morphalign` module that a module's source imports (absolute or relative, at any nesting)."""
-    found: set[str] = set()
+# an import statement as the source writes it: (module or None, relative level, imported names); level -1 marks
+# `import a, b`, whose names are modules
+ImportStatement = tuple[str | None, int, tuple[str, ...]]
+
+
+def _import_statements(tree: ast.AST) -> list[ImportStatement]:
+    """Every import statement of a module's source, at any nesting (lazy imports inside functions included)."""
+    found: list[ImportStatement] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
+            found.append((None, -1, tuple(a.name for a in node.names)))
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = _package_of(name, file).split(".")
-                base = base[: len(base) - node.level + 1]
-                mod = ".".join([*base, node.module] if node.module else base)
-            else:
-                mod = node.module or ""
-            found.add(mod)
-            found.update(f"{mod}.{a.name}" for a in node.names)  # `from pkg import submodule`
+            found.append((node.module, node.level, tuple(a.name for a in node.names)))
+    return found
+
+
+def _resolved(statements: Iterable[ImportStatement], name: str, file: Path, root: Path) -> set[str]:
+    """The `morphalign` modules those statements import (absolute or relative), for module `name` at `file`."""
+    found: set[str] = set()
+    for module, level, names in statements:
+        if level < 0:
+            found.update(names)
+            continue
+        if level:
+            base = _package_of(name, file).split(".")
+            base = base[: len(base) - level + 1]
+            mod = ".".join([*base, module] if module else base)
+        else:
+            mod = module or ""
+        found.add(mod)
+        found.update(f"{mod}.{a}" for a in names)  # `from pkg import submodule`
     return {m for m in found if module_file(m, root) is not None}
 
 
@@ -77,25 +102,86 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def _imports_of(file: Path, name: str, root: Path) -> set[str]:
-    """`_imported` of a package module, once per version of its file."""
+    """Every `morphalign` module that a package module imports, from its file's facts (see `_facts`)."""
+    return _resolved(_facts(file)[1], name, file, root)
+
+
+def _digest_of(tree: ast.AST) -> str:
+    """sha256 of a syntax tree without docstrings (the tree is edited), comments, formatting or line numbers."""
+    tree = _strip_docstrings(tree)
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+class _FactCache:
+    """What each source file contributes to a code hash, on disk, by the sha256 of its bytes (see the docstring)."""
+
+    VERSION = 1  # raise when what is stored, or how it is computed, changes
+    MAX_ENTRIES = 4096  # a few versions of every module; the oldest go first
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list] | None = None
+        self.dirty = False
+
+    @staticmethod
+    def path() -> Path | None:
+        if os.environ.get("MORPHALIGN_CODE_CACHE", "1") == "0":
+            return None
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "morphalign" / f"code-facts-v{_FactCache.VERSION}-py{platform.python_version()}.json"
+
+    def load(self) -> dict[str, list]:
+        if self.entries is None:
+            self.entries = {}
+            path = self.path()
+            try:
+                if path is not None and path.is_file():
+                    loaded = json.loads(path.read_text())
+                    self.entries = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):  # unreadable or torn: recomputed, then rewritten
+                self.entries = {}
+        return self.entries
+
+    def save(self) -> None:
+        path = self.path()
+        if not self.dirty or path is None or self.entries is None:
+            return
+        self.dirty = False
+        entries = dict(list(self.entries.items())[-self.MAX_ENTRIES :])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            with os.fdopen(fd, "w") as out:
+                json.dump(entries, out)
+            os.replace(tmp, path)  # whole or not at all; of two writers at once, the last wins
+        except OSError:
+            pass
+
+
+_CACHE = _FactCache()
+
+
+@functools.lru_cache(maxsize=1024)
+def _facts_cached(file: Path, mtime_ns: int, size: int) -> tuple[str, list[ImportStatement]]:
+    source = file.read_bytes()
+    key = hashlib.sha256(source).hexdigest()
+    entries = _CACHE.load()
+    hit = entries.get(key)
+    if isinstance(hit, list) and len(hit) == 2:
+        digest, statements = hit
+        return digest, [(m, level, tuple(names)) for m, level, names in statements]
+    tree = ast.parse(source, filename=str(file))
+    statements = _import_statements(tree)
+    digest = _digest_of(tree)
+    entries[key] = [digest, statements]
+    _CACHE.dirty = True
+    return digest, statements
+
+
+def _facts(file: Path) -> tuple[str, list[ImportStatement]]:
+    """A file's syntax-tree digest and import statements: once per version of it in a process, from the disk cache
+    when its bytes were seen before."""
     stat = file.stat()
-    return _imports_cached(file, stat.st_mtime_ns, stat.st_size, name, root)
-
-
-@functools.lru_cache(maxsize=512)
-def _imports_cached(file: Path, mtime_ns: int, size: int, name: str, root: Path) -> set[str]:
-    return _imported(_parsed(file), name, file, root)
-
-
-def _parsed(file: Path) -> ast.Module:
-    stat = file.stat()
-    return _parse_cached(file, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=512)
-def _parse_cached(file: Path, mtime_ns: int, size: int) -> ast.Module:
-    """Parsed once per version of a file (a workflow hashes the same modules for many rules)."""
-    return ast.parse(file.read_text(), filename=str(file))
+    return _facts_cached(file, stat.st_mtime_ns, stat.st_size)
 
 
 def closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> dict[str, Path]:
@@ -108,7 +194,7 @@ def closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> dict[str, Path]
     for entry in entries:
         if entry.endswith(".py"):
             script = Path(entry)
-            todo.extend(_imported(_parsed(script.resolve()), "__script__", script, root))
+            todo.extend(_resolved(_facts(script.resolve())[1], "__script__", script, root))
             continue
         if module_file(entry, root) is None:
             raise ValueError(f"code_hash: {entry!r} is not a module of {PACKAGE}")
@@ -130,15 +216,7 @@ def closure(entries: Iterable[str], root: Path = PACKAGE_DIR) -> dict[str, Path]
 
 def ast_digest(file: Path) -> str:
     """sha256 of a module's syntax tree without docstrings, comments, formatting or line numbers."""
-    stat = file.stat()
-    return _digest_cached(file, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=512)
-def _digest_cached(file: Path, mtime_ns: int, size: int) -> str:
-    """Once per version of a file: the workflow hashes the closures of 26 entry points, which share most modules."""
-    tree = _strip_docstrings(ast.parse(file.read_text(), filename=str(file)))  # a fresh tree: this one is edited
-    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+    return _facts(file)[0]
 
 
 def code_hash(*entries: str, root: Path = PACKAGE_DIR) -> str:
@@ -146,6 +224,7 @@ def code_hash(*entries: str, root: Path = PACKAGE_DIR) -> str:
     h = hashlib.sha256()
     for name, file in closure(entries, root).items():
         h.update(name.encode() + b"\0" + ast_digest(file).encode() + b"\n")
+    _CACHE.save()
     return h.hexdigest()[:16]
 
 

@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from morphalign.errors import MorphalignError
 from morphalign.io import read_json, write_json
-from morphalign.model.encode import text_features
-from morphalign.model.preprocess import tokenize
 
 
 def class_prompts(settings: dict[str, Any]) -> dict[str, list[str]]:
@@ -40,13 +37,19 @@ def write_class_prompts(settings: dict[str, Any], out: str | Path) -> dict[str, 
     return prompts
 
 
-@torch.no_grad()
 def class_embeddings(model, tokenizer, prompts_file: str | Path, max_length: int, lowercase: bool, device) -> tuple:
     """(class_text C x d float32, class names) for the prompts file, with the model as it is (adapter included)."""
+    # torch here, not at the top: the class_prompts job, which only writes the prompts, then starts 1 s sooner
+    import torch
+
+    from morphalign.model.encode import text_features
+    from morphalign.model.preprocess import tokenize
+
     classes: dict[str, list[str]] = read_json(prompts_file)["classes"]
     rows = []
-    for prompts in classes.values():
-        ids = torch.from_numpy(tokenize(prompts, tokenizer, max_length, lowercase).input_ids).to(device)
-        emb = torch.nn.functional.normalize(text_features(model, ids).float(), dim=-1)
-        rows.append(torch.nn.functional.normalize(emb.mean(dim=0), dim=-1).cpu().numpy())
+    with torch.no_grad():
+        for prompts in classes.values():
+            ids = torch.from_numpy(tokenize(prompts, tokenizer, max_length, lowercase).input_ids).to(device)
+            emb = torch.nn.functional.normalize(text_features(model, ids).float(), dim=-1)
+            rows.append(torch.nn.functional.normalize(emb.mean(dim=0), dim=-1).cpu().numpy())
     return np.stack(rows).astype(np.float32), np.asarray(list(classes), dtype=np.str_)

@@ -119,6 +119,34 @@ def test_lint_is_clean(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+
+# Snakemake run in this interpreter, then whether CPython's cycle collector is on (common.smk turns it off while
+# planning and back on when the jobs start)
+_GC_AFTER = """
+import gc, sys
+from snakemake.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print("gc enabled:", gc.isenabled(), "exit:", code)
+"""
+
+
+def test_planning_defers_the_cycle_collector_and_running_jobs_restores_it(tmp_path):
+    args = [*snakemake_command(tmp_path)[3:], "--cores", "1", "results/cache/class_prompts.json"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    def after(*extra: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", _GC_AFTER, *args, *extra], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout.strip().splitlines()[-1]
+
+    assert after("-n") == "gc enabled: False exit: 0"  # a plan only: off to the end, the process exits
+    assert not (tmp_path / "results").exists()
+    assert after() == "gc enabled: True exit: 0"  # a job ran: on again from `onstart`
+    assert json.loads((tmp_path / "results" / "cache" / "class_prompts.json").read_text())
+
 def test_snakefmt_is_clean():
     if shutil.which("snakefmt") is None:
         pytest.skip("snakefmt is not installed (pip install -e '.[dev]')")

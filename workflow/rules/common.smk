@@ -1,6 +1,7 @@
 # Shared helpers: config validation, the sweep's runs, code hashes, and settings that say where things are.
 
 import functools
+import gc
 import inspect
 import json
 import os
@@ -12,6 +13,18 @@ from snakemake.common import overwrite_function_params
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Planning a big sweep builds millions of objects that live as long as the plan (8,000 runs: about 18,000 jobs).
+# CPython's full collections rescan every one of them each time the heap grows by a quarter: 15 of them, about 6 s of
+# a 40 s dry run, and they free next to nothing (peak memory 578 MB with them, 588 MB without). So the cycle collector
+# waits until the jobs start; reference counting still frees everything that is not in a cycle. Without `onstart`
+# (a dry run, --nohooks, a job's own process) it stays off: such processes plan, run one job at most, and exit.
+gc.disable()
+
+
+onstart:
+    gc.enable()
+
 
 # Every job runs this checkout's code: src/ goes first on sys.path here and on PYTHONPATH for the jobs (which
 # inherit it, inside a SLURM job too, where Snakemake parses this file again), ahead of any installed copy. The

@@ -1,5 +1,6 @@
 # Shared helpers: config validation, the sweep's runs, code hashes, and settings that say where things are.
 
+import atexit
 import functools
 import gc
 import inspect
@@ -20,6 +21,9 @@ min_version("9.0")
 # waits until the jobs start; reference counting still frees everything that is not in a cycle. Without `onstart`
 # (a dry run, --nohooks, a job's own process) it stays off: such processes plan, run one job at most, and exit.
 gc.disable()
+# At exit CPython collects once more, over the whole plan, although the process is about to give its memory back:
+# 5.4 s of a 32 s dry run at 8,000 runs. Frozen objects are left out of that collection (0.1 s).
+atexit.register(gc.freeze)
 
 
 onstart:

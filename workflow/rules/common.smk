@@ -18,8 +18,9 @@ min_version("9.0")
 # Planning a big sweep builds millions of objects that live as long as the plan (8,000 runs: about 18,000 jobs).
 # CPython's full collections rescan every one of them each time the heap grows by a quarter: 15 of them, about 6 s of
 # a 40 s dry run, and they free next to nothing (peak memory 578 MB with them, 588 MB without). So the cycle collector
-# waits until the jobs start; reference counting still frees everything that is not in a cycle. Without `onstart`
-# (a dry run, --nohooks, a job's own process) it stays off: such processes plan, run one job at most, and exit.
+# waits until the jobs start; reference counting still frees everything that is not in a cycle. Where `onstart` is
+# not called (a dry run, --report, a job's own process) it stays off: those plan, run one job at most, and exit.
+# `--nohooks` skips `onstart` too, so such a run keeps it off to the end.
 gc.disable()
 # At exit CPython collects once more, over the whole plan, although the process is about to give its memory back:
 # 5.4 s of a 32 s dry run at 8,000 runs. Frozen objects are left out of that collection (0.1 s).

@@ -27,8 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-# the dry run a user reads (the job counts; every job described, though `--quiet rules` prints none of it), and
-# the plan alone (nothing printed): how long `snakemake` takes before it starts the first job
+# the two dry runs of the module docstring
 LISTED, PLAN = ["--quiet", "rules"], ["--quiet"]
 
 

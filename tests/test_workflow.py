@@ -125,6 +125,7 @@ def test_lint_is_clean(tmp_path):
 _GC_AFTER = """
 import atexit, gc, sys
 from snakemake.cli import main
+code = None
 try:
     main(sys.argv[1:])
 except SystemExit as exc:

@@ -153,6 +153,13 @@ def test_planning_defers_the_cycle_collector_and_running_jobs_restores_it(tmp_pa
     assert json.loads((tmp_path / "results" / "cache" / "class_prompts.json").read_text())
 
 
+def test_snakefmt_is_clean():
+    if shutil.which("snakefmt") is None:
+        pytest.skip("snakefmt is not installed (pip install -e '.[dev]')")
+    proc = subprocess.run(["snakefmt", "--check", "Snakefile", "workflow"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def _listed_jobs(output: str) -> set[str]:
     """`rule[wildcards]` of every job a dry run would execute."""
     jobs, rule, wildcards = set(), None, ""
